@@ -1,0 +1,86 @@
+"""The ``citygrid`` command line.
+
+Every subcommand explains itself with ``--help``. Expected failures print one line
+starting with ``error:`` and exit 1; an interruption (Ctrl-C) exits 130 after the
+work in progress has been rolled back; anything unexpected is logged with its
+traceback to ``<home>/citygrid.log`` and reported in one line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from gis.errors import CityGridError
+
+# Subcommand modules; each defines a click command or group named ``command``.
+_COMMANDS = (
+    "citygrid.cli.db_cmd",
+    "citygrid.cli.serve_cmd",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="citygrid")
+def cli() -> None:
+    """CityGrid: grid management for city command centres, planners and leaders.
+
+    \b
+    Start here:
+      citygrid demo        load the demo district and open the dashboard
+      citygrid db status   what database is in use and what it holds
+      citygrid load --help load your own data
+    """
+
+
+for _name in _COMMANDS:
+    cli.add_command(importlib.import_module(_name).command)
+
+
+def _log_unexpected(exc: BaseException) -> str:
+    import logging
+    import traceback
+
+    try:
+        from citygrid.settings import get_settings
+
+        log_path = get_settings().home / "citygrid.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(filename=log_path, level=logging.ERROR)
+        logging.getLogger("citygrid").error(
+            "unexpected error\n%s", "".join(traceback.format_exception(exc))
+        )
+        return str(log_path)
+    except Exception:  # the log is a courtesy; never mask the original error
+        return "(log unavailable)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``citygrid`` script."""
+    try:
+        cli.main(args=argv, prog_name="citygrid", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted: nothing was changed", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: the work in progress was rolled back", err=True)
+        return 130
+    except CityGridError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    except Exception as exc:
+        where = _log_unexpected(exc)
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (details in {where})", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

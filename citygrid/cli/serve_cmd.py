@@ -1,0 +1,59 @@
+"""``citygrid serve``: run the dashboard."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from citygrid.settings import get_settings
+
+APP_MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+
+
+def run_dashboard(*, port: int | None = None, address: str | None = None) -> int:
+    """Start Streamlit on the dashboard and wait until it ends (Ctrl-C stops it)."""
+    settings = get_settings()
+    port = port or settings.app_port
+    address = address or settings.app_address
+    click.echo(f"CityGrid dashboard: http://localhost:{port}  (Ctrl-C stops it)")
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_MAIN),
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.maxUploadSize",
+        str(settings.max_upload_mb),
+        "--client.showErrorDetails",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
+        "--theme.base",
+        "light",
+    ]
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0
+
+
+@click.command(name="serve")
+@click.option("--port", type=int, default=None, help="Port (default CITYGRID_APP_PORT, 8501).")
+@click.option("--address", default=None, help="Address to listen on (default 0.0.0.0).")
+def command(port: int | None, address: str | None) -> None:
+    """Start the database if needed and serve the dashboard."""
+    from citygrid.cli.db_cmd import prepare_database
+
+    prepare_database()
+    raise SystemExit(run_dashboard(port=port, address=address))

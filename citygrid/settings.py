@@ -1,0 +1,133 @@
+"""The one settings object, read from the environment (prefix ``CITYGRID_``) and ``.env``.
+
+Nothing else in CityGrid reads ``os.environ``. Validation happens once, at start,
+so that a wrong value is reported before any work is done.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gis.errors import ConfigError
+
+#: The repository root when running from a checkout (editable install).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+GridCodeScheme = Literal["14", "15", "15an"]
+Basemap = Literal["none", "osm", "tianditu", "gaode", "local"]
+
+
+def _default_home() -> Path:
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return PROJECT_ROOT / ".citygrid"
+    return Path.cwd() / ".citygrid"
+
+
+class Settings(BaseSettings):
+    """Deployment settings. See ``.env.example`` for every variable with its meaning."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CITYGRID_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- database -----------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of an existing PostGIS database. Unset: run the "
+        "embedded cluster.",
+    )
+    home: Path = Field(default_factory=_default_home, description="Local state folder.")
+    pg_port: int = Field(default=55432, ge=1024, le=65535)
+    pg_bin_dir: Path | None = None
+    pg_service_user: str = Field(
+        default="citygrid",
+        description="Unprivileged OS user that runs the embedded server when invoked as root.",
+    )
+    db_name: str = Field(default="citygrid", pattern=r"^[a-z_][a-z0-9_]*$")
+
+    # --- the deployment -------------------------------------------------------------
+    working_srid: int = Field(
+        default=4548,
+        description="Metric working CRS, fixed when the database is created. Default: "
+        "CGCS2000 3-degree Gauss-Kruger CM 117E (Beijing).",
+    )
+    area_code: str = Field(default="110101", pattern=r"^\d{6}$")
+    area_name: str = "东城区"
+    area_tolerance_m: float = Field(
+        default=2000.0, ge=0, description="How far outside the district a feature may lie."
+    )
+    grid_code_scheme: GridCodeScheme = "15"
+    nearest_segment_max_m: float = Field(default=60.0, gt=0)
+    hotline: str = "12345"
+
+    # --- the app ----------------------------------------------------------------
+    app_port: int = Field(default=8501, ge=1024, le=65535)
+    app_address: str = "0.0.0.0"  # the dashboard serves a LAN by design
+    language: Literal["zh", "en"] = "zh"
+    basemap: Basemap = "none"
+    tianditu_key: SecretStr | None = None
+    local_tile_url: str | None = None
+    refresh_seconds: int = Field(default=60, ge=5)
+    max_upload_mb: int = Field(default=200, ge=1)
+
+    @field_validator("working_srid")
+    @classmethod
+    def _metric_crs(cls, srid: int) -> int:
+        from pyproj import CRS
+
+        try:
+            crs = CRS.from_epsg(srid)
+        except Exception as exc:
+            msg = f"CITYGRID_WORKING_SRID={srid} is not an EPSG code pyproj knows"
+            raise ValueError(msg) from exc
+        if not crs.is_projected or crs.axis_info[0].unit_name not in {"metre", "meter"}:
+            msg = (
+                f"CITYGRID_WORKING_SRID={srid} ({crs.name}) is not a metric projected CRS; "
+                "use a CGCS2000 Gauss-Kruger zone (EPSG:4534-4554) or a UTM zone"
+            )
+            raise ValueError(msg)
+        return srid
+
+    @model_validator(mode="after")
+    def _basemap_needs(self) -> Settings:
+        if self.basemap == "tianditu" and self.tianditu_key is None:
+            msg = "CITYGRID_BASEMAP=tianditu needs CITYGRID_TIANDITU_KEY"
+            raise ValueError(msg)
+        if self.basemap == "local" and not self.local_tile_url:
+            msg = "CITYGRID_BASEMAP=local needs CITYGRID_LOCAL_TILE_URL (an XYZ template)"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when CityGrid runs its own PostgreSQL cluster."""
+        return self.database_url is None
+
+    @property
+    def state_dir(self) -> Path:
+        """Folder for rejects files, exports and logs."""
+        return self.home
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the validated settings, or raise one readable :class:`ConfigError`."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        msg = f"invalid settings: {problems}"
+        raise ConfigError(msg) from None

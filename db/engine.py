@@ -1,0 +1,128 @@
+"""Connections: the one place that decides which PostGIS CityGrid talks to.
+
+With ``CITYGRID_DATABASE_URL`` set, that server is used and nothing is started
+locally. Without it, the embedded cluster (``db.cluster``) is started on demand and
+the database created with PostGIS in it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from citygrid.settings import Settings, get_settings
+from db.cluster import Cluster
+from gis.errors import DatabaseError
+
+
+def server_url(settings: Settings, *, database: str | None = None) -> str:
+    """SQLAlchemy URL of the configured or embedded server, for ``database``."""
+    if settings.database_url is not None:
+        url = make_url(settings.database_url.get_secret_value())
+        if url.drivername in {"postgresql", "postgres"}:
+            url = url.set(drivername="postgresql+psycopg")
+        if database:
+            url = url.set(database=database)
+        return url.render_as_string(hide_password=False)
+    return Cluster(settings).url(database or settings.db_name)
+
+
+def ensure_server(settings: Settings | None = None, *, start: bool = True) -> None:
+    """Make sure the database server is up and the database exists with PostGIS.
+
+    For the embedded cluster this starts the server (creating it first) when ``start``
+    is true. For a configured server it only checks that it can be reached.
+    """
+    settings = settings or get_settings()
+    if settings.embedded:
+        cluster = Cluster(settings)
+        if start:
+            cluster.start()
+        elif not cluster.running():
+            msg = "the embedded database is not running; start it with `citygrid db up`"
+            raise DatabaseError(msg)
+        _create_database(settings)
+    _check_postgis(settings)
+
+
+def _create_database(settings: Settings) -> None:
+    admin = sa.create_engine(
+        server_url(settings, database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as conn:
+            exists = conn.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": settings.db_name}
+            )
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{settings.db_name}"'))
+    finally:
+        admin.dispose()
+
+
+def _check_postgis(settings: Settings) -> None:
+    eng = sa.create_engine(server_url(settings), poolclass=sa.pool.NullPool)
+    try:
+        with eng.begin() as conn:
+            available = conn.scalar(
+                sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")
+            )
+            if not available:
+                from db.cluster import POSTGIS_HINT
+
+                raise DatabaseError(POSTGIS_HINT)
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(_describe_connect_error(settings, exc)) from None
+    finally:
+        eng.dispose()
+
+
+def _describe_connect_error(settings: Settings, exc: Exception) -> str:
+    where = "the embedded cluster" if settings.embedded else "CITYGRID_DATABASE_URL"
+    first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return f"cannot connect to the database ({where}): {first}"
+
+
+def make_engine(settings: Settings | None = None, *, database: str | None = None) -> Engine:
+    """A new engine for the CityGrid database (server must be up)."""
+    settings = settings or get_settings()
+    return sa.create_engine(
+        server_url(settings, database=database),
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"application_name": "citygrid"},
+    )
+
+
+@lru_cache(maxsize=4)
+def get_engine(database: str | None = None) -> Engine:
+    """The process-wide engine, starting the embedded server when needed."""
+    settings = get_settings()
+    ensure_server(settings)
+    return make_engine(settings, database=database)
+
+
+def check_working_srid(engine: Engine, settings: Settings | None = None) -> int:
+    """Return the database's working SRID; refuse a settings value that contradicts it."""
+    settings = settings or get_settings()
+    with engine.connect() as conn:
+        try:
+            srid = conn.scalar(sa.text("SELECT working_srid FROM deployment WHERE id = 1"))
+        except sa.exc.ProgrammingError:
+            msg = "the database has no CityGrid schema yet; run `citygrid db migrate`"
+            raise DatabaseError(msg) from None
+    if srid is None:
+        msg = "the database has no deployment row; run `citygrid db migrate`"
+        raise DatabaseError(msg)
+    if srid != settings.working_srid:
+        msg = (
+            f"the database was created with working CRS EPSG:{srid} but "
+            f"CITYGRID_WORKING_SRID is {settings.working_srid}; the working CRS is fixed at "
+            "creation: set it back, or start a new database"
+        )
+        raise DatabaseError(msg)
+    return int(srid)
