@@ -15,6 +15,7 @@ FORBIDDEN = {
     "db": {"etl", "app", "streamlit"},
     "etl": {"app", "streamlit"},
     "citygrid": {"app"},
+    "reports": {"db", "etl", "app", "streamlit", "sqlalchemy"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Spatial and analytical queries, one module per domain concept."""
