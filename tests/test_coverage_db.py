@@ -1,0 +1,392 @@
+"""Coverage gaps from a real PostGIS: a tiny district inserted with SQL, checked by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from db.access import SYSTEM, Actor
+from db.queries import coverage as q
+from gis.coverage import GAP_COLUMNS
+from gis.errors import DataError, PermissionDeniedError
+from gis.profiles import load_bait_profile
+
+pytestmark = pytest.mark.db
+
+X0, Y0 = 449_000.0, 4_420_000.0
+TODAY = dt.date(2025, 6, 30)
+
+
+def _box(x: float, y: float, w: float, h: float) -> str:
+    x, y = X0 + x, Y0 + y
+    return f"POLYGON(({x} {y},{x + w} {y},{x + w} {y + h},{x} {y + h},{x} {y}))"
+
+
+def _mbox(x: float, y: float, w: float, h: float) -> str:
+    return "MULTI" + _box(x, y, w, h).replace("POLYGON", "POLYGON(") + ")"
+
+
+def _line(*pts: tuple[float, float]) -> str:
+    return "MULTILINESTRING((" + ",".join(f"{X0 + x} {Y0 + y}" for x, y in pts) + "))"
+
+
+def _pt(x: float, y: float) -> str:
+    return f"POINT({X0 + x} {Y0 + y})"
+
+
+def _id(conn: Connection, sql: str, **params: object) -> int:
+    return int(conn.execute(sa.text(sql + " RETURNING id"), params).scalar_one())
+
+
+def _area(conn: Connection, code: str, level: str, parent: str | None, wkt: str) -> int:
+    return _id(
+        conn,
+        "INSERT INTO admin_areas (code, name, level, parent_code, geom) "
+        "VALUES (:c, :n, :l, :p, ST_GeomFromText(:g, 4548))",
+        c=code,
+        n=f"area {code}",
+        l=level,
+        p=parent,
+        g=wkt,
+    )
+
+
+@pytest.fixture
+def district(conn: Connection) -> dict[str, int]:
+    """Two street offices side by side (x 0-1000 and 1000-2000), one community each."""
+    ids: dict[str, int] = {}
+    _area(conn, "110101", "district", None, _mbox(0, 0, 2000, 1000))
+    ids["so1"] = _area(conn, "110101001", "street_office", "110101", _mbox(0, 0, 1000, 1000))
+    ids["so2"] = _area(conn, "110101002", "street_office", "110101", _mbox(1000, 0, 1000, 1000))
+    ids["com1"] = _area(conn, "110101001001", "community", "110101001", _mbox(0, 0, 1000, 1000))
+    ids["com2"] = _area(conn, "110101002001", "community", "110101002", _mbox(1000, 0, 1000, 1000))
+    return ids
+
+
+def _segment(
+    conn: Connection, code: str, *, kind: str = "street", office: int, y: float, cls: str = "branch"
+) -> int:
+    x = 0.0 if code.endswith(("1", "3", "5", "7")) else 500.0
+    return _id(
+        conn,
+        "INSERT INTO road_segments (code, road_name, from_name, to_name, road_class, kind, "
+        "street_office_id, length_m, geom) VALUES (:c, :r, '甲路', '乙路', :cls, :k, :so, 100, "
+        "ST_GeomFromText(:g, 4548))",
+        c=code,
+        r=f"路{code}",
+        cls=cls,
+        k=kind,
+        so=office,
+        g=_line((x, y), (x + 100, y)),
+    )
+
+
+def _person(conn: Connection, key: str, *, active: bool = True) -> int:
+    return _id(
+        conn,
+        "INSERT INTO people (person_key, name, phone, active) VALUES (:k, :k, '13800000000', :a)",
+        k=key,
+        a=active,
+    )
+
+
+def _assign(
+    conn: Connection,
+    person: int,
+    segment: int,
+    *,
+    role: str = "street_head",
+    level: int | None = 3,
+    ended: bool = False,
+) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO assignments (person_id, target_type, target_id, role, level, "
+            "valid_from, valid_to, assigned_by) VALUES (:p, 'segment', :t, :r, :l, "
+            "now() - interval '10 days', CASE WHEN :e THEN now() ELSE NULL END, 'test')"
+        ),
+        {"p": person, "t": segment, "r": role, "l": level, "e": ended},
+    )
+
+
+def test_segments_and_lanes_without_heads(conn: Connection, district: dict[str, int]) -> None:
+    so1, so2 = district["so1"], district["so2"]
+    headed = _segment(conn, "S1", office=so1, y=10)
+    bare = _segment(conn, "S2", office=so1, y=20)
+    inactive = _segment(conn, "S3", office=so1, y=30)
+    level2_only = _segment(conn, "S4", office=so1, y=40)
+    ended = _segment(conn, "S5", office=so2, y=50)
+    lane_ok = _segment(conn, "L1", kind="lane", office=so1, y=60)
+    lane_bare = _segment(conn, "L2", kind="lane", office=so2, y=70)
+    alice, bob, carol = (
+        _person(conn, "alice"),
+        _person(conn, "bob", active=False),
+        _person(conn, "c"),
+    )
+    _assign(conn, alice, headed)
+    _assign(conn, bob, inactive)
+    _assign(conn, alice, level2_only, level=2)
+    _assign(conn, alice, ended, ended=True)
+    _assign(conn, carol, lane_ok, role="lane_head", level=None)
+    _assign(conn, carol, headed, role="lane_head", level=None)  # a lane head is no street head
+
+    gaps = q.heads_missing(conn, kind="street")
+    assert list(gaps.columns[: len(GAP_COLUMNS) - 1]) == list(GAP_COLUMNS[:-1])
+    got = dict(zip(gaps["object_id"], gaps["reason_code"], strict=True))
+    assert got == {
+        bare: "segment_no_head",
+        inactive: "segment_head_inactive",
+        level2_only: "segment_no_head",
+        ended: "segment_no_head",
+    }
+    row = gaps.set_index("object_id").loc[bare]
+    assert row["name"] == "路S2（甲路—乙路）"
+    assert row["reason_zh"] == "路段没有三级街长"
+    assert row.geometry.length == pytest.approx(100.0)
+    assert gaps.crs.to_epsg() == 4548
+
+    lanes = q.heads_missing(conn, kind="lane")
+    assert lanes["object_id"].tolist() == [lane_bare]
+    assert lanes["gap_type"].tolist() == ["lane_no_head"]
+    only_so2 = q.heads_missing(conn, kind="street", street_office_ids=[so2])
+    assert only_so2["object_id"].tolist() == [ended]
+    with pytest.raises(DataError, match="kind must be"):
+        q.heads_missing(conn, kind="road")
+
+
+def _cell(
+    conn: Connection, code: str, *, community: int | None, body: str | None, x: float, **dates: str
+) -> int:
+    return _id(
+        conn,
+        "INSERT INTO grid_cells (code, community_id, responsible_body, valid_from, valid_to, geom) "
+        "VALUES (:c, :com, :b, CAST(:f AS date), CAST(:t AS date), ST_GeomFromText(:g, 4548))",
+        c=code,
+        com=community,
+        b=body,
+        f=dates.get("valid_from"),
+        t=dates.get("valid_to"),
+        g=_mbox(x, 0, 100, 100),
+    )
+
+
+def test_cells_without_body(conn: Connection, district: dict[str, int]) -> None:
+    com1, com2 = district["com1"], district["com2"]
+    _cell(conn, "110101001001001", community=com1, body="东四街道办", x=0)
+    fallback = _cell(conn, "110101001001002", community=com1, body=None, x=100)
+    orphan = _cell(conn, "110101001001003", community=None, body="  ", x=200)
+    _cell(conn, "110101001001004", community=com1, body=None, x=300, valid_to="2020-01-01")
+    _cell(conn, "110101002001001", community=com2, body="", x=1000, valid_from="2030-01-01")
+    gaps = q.cells_without_body(conn, as_of=TODAY)
+    assert dict(zip(gaps["object_id"], gaps["reason_code"], strict=True)) == {
+        orphan: "cell_no_body",
+        fallback: "cell_community_fallback",
+    }
+    assert gaps.iloc[0]["object_id"] == orphan  # true gaps first
+    assert gaps.set_index("object_id").loc[fallback, "street_office_id"] == district["so1"]
+    assert q.cells_without_body(conn, as_of=TODAY, street_office_ids=[district["so2"]]).empty
+
+
+def _problem(conn: Connection, case: str, x: float, *, status: str = "reported", day: str) -> int:
+    return _id(
+        conn,
+        "INSERT INTO problems (case_no, category_code, source, status, reported_at, geom) "
+        "VALUES (:c, '06010', 'patrol', :s, CAST(:d AS timestamptz), ST_GeomFromText(:g, 4548))",
+        c=case,
+        s=status,
+        d=day,
+        g=_pt(x, 50),
+    )
+
+
+def test_problems_outside_cells(conn: Connection, district: dict[str, int]) -> None:
+    com1 = district["com1"]
+    _cell(conn, "110101001001001", community=com1, body="x", x=0)
+    _cell(conn, "110101001001002", community=com1, body="x", x=100, valid_to="2024-12-31")
+    _problem(conn, "A1", 50, day="2025-03-01")  # in the first cell
+    outside = _problem(conn, "A2", 500, day="2025-03-02")
+    _problem(conn, "A3", 500, status="void", day="2025-03-03")  # voided: ignored
+    after_end = _problem(conn, "A4", 150, day="2025-03-04")  # its cell ended in 2024
+    _problem(conn, "A5", 150, day="2024-06-01")  # the same cell was in force then
+    on_edge = _problem(conn, "A6", 100, day="2025-03-05")  # on the shared edge: inside
+    gaps = q.problems_outside_cells(conn)
+    assert gaps["object_id"].tolist() == [after_end, outside]  # newest first
+    assert on_edge not in set(gaps["object_id"])
+    assert gaps.attrs["total"] == 2
+    assert set(gaps["reason_en"]) == {"the problem lies outside every unit grid cell"}
+    limited = q.problems_outside_cells(conn, limit=1)
+    assert len(limited) == 1 and limited.attrs["total"] == 2
+    since = q.problems_outside_cells(conn, since=dt.date(2025, 3, 3))
+    assert since["object_id"].tolist() == [after_end]
+
+
+def _station(
+    conn: Connection, code: str, x: float, y: float, *, state: str = "intact", last: str | None
+) -> int:
+    return _id(
+        conn,
+        "INSERT INTO bait_stations (code, state, last_inspected, geom) "
+        "VALUES (:c, :s, CAST(:d AS date), ST_GeomFromText(:g, 4548))",
+        c=code,
+        s=state,
+        d=last,
+        g=_pt(x, y),
+    )
+
+
+def test_station_faults(conn: Connection, district: dict[str, int]) -> None:
+    _station(conn, "B1", 10, 10, last="2025-06-20")
+    never = _station(conn, "B2", 20, 10, last=None)
+    overdue = _station(conn, "B3", 30, 10, last="2025-05-01")
+    damaged = _station(conn, "B4", 40, 10, state="damaged", last="2025-06-29")
+    missing = _station(conn, "B5", 1500, 10, state="missing", last=None)
+    edge = _station(conn, "B6", 50, 10, last="2025-05-31")  # exactly 30 days: in time
+    gaps = q.station_faults(conn, max_age_days=30, as_of=TODAY)
+    got = dict(zip(gaps["object_id"], gaps["reason_code"], strict=True))
+    assert got == {
+        never: "station_never_inspected",
+        overdue: "station_overdue",
+        damaged: "station_damaged",
+        missing: "station_missing",
+    }
+    assert edge not in got
+    row = gaps.set_index("object_id").loc[overdue]
+    assert row["reason_en"] == ("the station was not inspected for over 30 days (last 2025-05-01)")
+    assert row["street_office_id"] == district["so1"]
+    so2 = q.station_faults(conn, max_age_days=30, as_of=TODAY, street_office_ids=[district["so2"]])
+    assert so2["object_id"].tolist() == [missing]
+    with pytest.raises(DataError, match="max_age_days"):
+        q.station_faults(conn, max_age_days=0)
+
+
+def _market(conn: Connection, code: str, wkt: str, *, office: int, kind: str | None) -> int:
+    return _id(
+        conn,
+        "INSERT INTO markets (code, name, kind, street_office_id, geom) "
+        "VALUES (:c, :n, :k, :so, ST_GeomFromText(:g, 4548))",
+        c=code,
+        n=f"市场{code}",
+        k=kind,
+        so=office,
+        g=wkt,
+    )
+
+
+def _premises(conn: Connection, code: str, kind: str, wkt: str, *, office: int) -> int:
+    return _id(
+        conn,
+        "INSERT INTO premises (code, name, kind, street_office_id, geom) "
+        "VALUES (:c, :n, :k, :so, ST_GeomFromText(:g, 4548))",
+        c=code,
+        n=f"场所{code}",
+        k=kind,
+        so=office,
+        g=wkt,
+    )
+
+
+@pytest.fixture
+def bait_district(conn: Connection, district: dict[str, int]) -> dict[str, int]:
+    so1, so2 = district["so1"], district["so2"]
+    ids = dict(district)
+    # a 40 m x 40 m market with 8 stations every 20 m: passes
+    ids["m_ok"] = _market(conn, "M1", _box(0, 0, 40, 40), office=so1, kind=None)
+    for i, (x, y) in enumerate([(0, 0), (20, 0), (40, 0), (40, 20), (40, 40), (20, 40), (0, 40)]):
+        _station(conn, f"M1-{i}", x, y, last="2025-06-20")
+    ids["m_damaged"] = _station(conn, "M1-7", 0, 20, state="damaged", last="2025-06-20")
+    # a restaurant (point, nominal 150 m2) with no station; a toilet with one
+    ids["c_bare"] = _premises(conn, "C1", "餐饮", _pt(300, 300), office=so1)
+    ids["t_ok"] = _premises(conn, "T1", "公厕", _pt(500, 500), office=so1)
+    _station(conn, "T1-0", 505, 500, last="2025-06-20")
+    # a shop (no rule) and, in the other office, a market next to a kindergarten
+    _premises(conn, "S1", "shop", _box(600, 600, 10, 10), office=so1)
+    ids["m_school"] = _market(conn, "M2", _box(1200, 0, 40, 40), office=so2, kind="农贸市场")
+    _premises(conn, "K1", "幼儿园", _pt(1220, 90), office=so2)
+    ids["s_in_zone"] = _station(conn, "K-0", 1220, 120, last="2025-06-20")
+    return ids
+
+
+def test_bait_evaluation_from_database(conn: Connection, bait_district: dict[str, int]) -> None:
+    ids = bait_district
+    ev = q.bait_evaluation(conn, profile=load_bait_profile(), as_of=TODAY)
+    p = ev.premises.set_index("code")
+    assert "S1" not in p.index  # kinds without a rule are not even loaded
+    assert p.loc["M1", ["rule_id", "status", "required", "counted"]].tolist() == [
+        "market",
+        "short",
+        8,
+        7,
+    ]
+    assert p.loc["M1", "uncovered_m"] == pytest.approx(20.0)
+    assert p.loc["C1", ["rule_id", "status", "required", "counted"]].tolist() == [
+        "catering",
+        "short",
+        3,
+        0,
+    ]
+    assert p.loc["T1", ["status", "counted"]].tolist() == ["ok", 1]
+    # the kindergarten 50 m north of M2 excludes all of its outline: 100 m zone
+    assert p.loc["M2", "status"] == "exempt"
+    assert ids["s_in_zone"] in set(ev.stations.loc[ev.stations["exclusion_id"].notna(), "id"])
+
+    gaps = q.coverage_gaps(
+        conn,
+        profile=load_bait_profile(),
+        as_of=TODAY,
+        layers=["premises_bait", "station_misplaced"],
+    )
+    bait = gaps["premises_bait"]
+    assert sorted(bait["object_code"]) == ["C1", "M1"]
+    m1 = bait.set_index("object_code").loc["M1"]
+    assert m1["object_type"] == "market" and m1["object_id"] == ids["m_ok"]
+    assert m1["reason_zh"] == "周边毒饵站不足：按20米间距应设8个，有效7个，20米未覆盖"
+    assert gaps["station_misplaced"]["object_id"].tolist() == [ids["s_in_zone"]]
+
+    so2 = q.bait_evaluation(
+        conn, profile=load_bait_profile(), as_of=TODAY, street_office_ids=[ids["so2"]]
+    )
+    assert so2.premises["code"].tolist() == ["M2"]
+    assert so2.premises["status"].tolist() == ["exempt"]  # zone found near the office's premises
+
+
+def test_coverage_gaps_all_layers(conn: Connection, bait_district: dict[str, int]) -> None:
+    gaps = q.coverage_gaps(conn, profile=load_bait_profile(), as_of=TODAY)
+    assert list(gaps) == [
+        "segment_no_head",
+        "lane_no_head",
+        "cell_no_body",
+        "problem_outside_cells",
+        "premises_bait",
+        "station_fault",
+        "station_misplaced",
+    ]
+    assert gaps["station_fault"]["reason_code"].tolist() == ["station_damaged"]
+    for layer in gaps.values():
+        assert list(layer.columns[:9]) == list(GAP_COLUMNS[:9])
+    with pytest.raises(DataError, match="unknown gap layer"):
+        q.coverage_gaps(conn, profile=load_bait_profile(), layers=["nope"])
+
+
+def test_record_export_checks_permission_and_audits(
+    conn: Connection, district: dict[str, int]
+) -> None:
+    audit_id = q.record_export(
+        conn, SYSTEM, what="coverage gaps", file_name="gaps.xlsx", counts={"lane_no_head": 2}
+    )
+    row = conn.execute(
+        sa.text("SELECT actor, action, detail FROM audit_log WHERE id = :i"), {"i": audit_id}
+    ).one()
+    assert row.actor == "system" and row.action == "export"
+    assert row.detail["counts"] == {"lane_no_head": 2}
+    viewer = Actor(username="v", role="viewer")
+    with pytest.raises(PermissionDeniedError):
+        q.record_export(conn, viewer, what="gaps", file_name="x.xlsx", counts={})
+    local = Actor(username="p", role="planner", street_office_ids=frozenset({district["so1"]}))
+    q.record_export(
+        conn, local, what="gaps", file_name="x.xlsx", counts={}, street_office_ids=[district["so1"]]
+    )
+    with pytest.raises(PermissionDeniedError):
+        q.record_export(conn, local, what="gaps", file_name="x.xlsx", counts={})
