@@ -189,11 +189,11 @@ def gap_frame(frame: pd.DataFrame, *, gap_type: str, crs: Any) -> gpd.GeoDataFra
     out["street_office_id"] = (
         frame["street_office_id"].astype("Int64") if "street_office_id" in frame else pd.NA
     )
-    extra = [c for c in frame.columns if c not in GAP_COLUMNS]
-    for col in extra:
-        out[col] = frame[col]
     geometry = frame.geometry.values if isinstance(frame, gpd.GeoDataFrame) else frame["geometry"]
-    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geometry, index=frame.index), crs=crs)
+    out["geometry"] = gpd.GeoSeries(geometry, index=frame.index, crs=crs)
+    for col in (c for c in frame.columns if c not in GAP_COLUMNS):
+        out[col] = frame[col]
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=crs)
 
 
 # --------------------------------------------------------------------------------------
@@ -453,7 +453,7 @@ def _counting(
             raise DataError(msg)
         last = pd.to_datetime(stations["last_inspected"])
         limit = pd.Timestamp(as_of - dt.timedelta(days=policy.inspection_max_age_days))
-        counts &= (last >= limit).fillna(False).to_numpy(dtype=bool)
+        counts = counts & (last >= limit).fillna(False).to_numpy(dtype=bool)
     return np.asarray(counts, dtype=bool)
 
 
@@ -638,8 +638,8 @@ def evaluate_bait_coverage(
         np.where((n_rows > 0) & (n_excl == n_rows), "exempt", np.where(n_short > 0, "short", "ok")),
     )
     out = premises.copy()
-    out["rule_id"] = rule_id.astype(object)
-    out["mode"] = mode.astype(object)
+    out["rule_id"] = np.where(has_rule, rule_id.to_numpy(dtype=object), None)
+    out["mode"] = np.where(has_rule, mode.to_numpy(dtype=object), None)
     out["status"] = status
     out["outline_m"] = np.round(outline_m, 2)
     out["required"] = required

@@ -1,0 +1,431 @@
+"""Bait-station rules, profiles and gap frames on small hand-checked geometries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import LineString, Point, box
+
+from gis.coverage import (
+    GAP_COLUMNS,
+    bait_gaps,
+    evaluate_bait_coverage,
+    exclusion_zones,
+    gap_frame,
+    perimeter_stations_needed,
+    reason_texts,
+    uncovered_outline,
+)
+from gis.errors import CRSError, DataError
+from gis.profiles import DEFAULT_BAIT_PROFILE, BaitProfile, load_bait_profile, parse_bait_profile
+from gis.siting import bait_siting_instance, solve_lscp
+
+CRS = 4548
+
+
+@pytest.fixture(scope="module")
+def profile() -> BaitProfile:
+    return load_bait_profile()
+
+
+def _premises(kinds: list[str], geoms: list[object], **cols: list[object]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"kind": kinds, **cols}, geometry=geoms, crs=CRS)
+
+
+def _stations(xy: list[tuple[float, float]], states: list[str] | None = None) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"state": states or ["intact"] * len(xy)}, geometry=[Point(p) for p in xy], crs=CRS
+    )
+
+
+NO_STATIONS = gpd.GeoDataFrame({"state": []}, geometry=[], crs=CRS)
+SQUARE_8 = [(0, 0), (20, 0), (40, 0), (40, 20), (40, 40), (20, 40), (0, 40), (0, 20)]
+
+
+def _fewest(ev: object) -> float:
+    return solve_lscp(bait_siting_instance(ev).coverage).objective  # type: ignore[arg-type]
+
+
+# --- the rule on one outline ------------------------------------------------------------
+
+
+def test_square_market_needs_eight_at_20_m(profile: BaitProfile) -> None:
+    market = _premises(["market"], [box(0, 0, 40, 40)])
+    ev = evaluate_bait_coverage(market, NO_STATIONS, profile=profile)
+    row = ev.premises.iloc[0]
+    assert (row["status"], row["required"], row["counted"]) == ("short", 8, 0)
+    assert row["outline_m"] == pytest.approx(160.0)
+    assert row["uncovered_m"] == pytest.approx(160.0)
+    assert len(ev.demand) == 32  # 5 m stretches
+    assert _fewest(ev) == 8
+
+    full = evaluate_bait_coverage(market, _stations(SQUARE_8), profile=profile)
+    assert full.premises["status"].tolist() == ["ok"]
+    assert full.premises["uncovered_m"].tolist() == [0.0]
+
+
+def test_eight_stations_in_one_corner_do_not_cover_the_outline(profile: BaitProfile) -> None:
+    market = _premises(["market"], [box(0, 0, 40, 40)])
+    clustered = _stations([(0, i) for i in range(8)])
+    ev = evaluate_bait_coverage(market, clustered, profile=profile)
+    row = ev.premises.iloc[0]
+    assert row["counted"] == 8 and row["required"] == 8
+    assert row["status"] == "short"
+    # within 10 m (along the outline) of y in [0, 7]: five 5 m stretches (midpoints at
+    # y = 12.5, 7.5, 2.5 and 2.5, 7.5 m along the south side); the rest is uncovered
+    assert row["uncovered_m"] == pytest.approx(160.0 - 25.0)
+
+
+@pytest.mark.parametrize(
+    ("w", "h", "kind", "expected"),
+    [
+        (40, 40, "market", 8),
+        (10, 15, "catering", 3),  # 50 m at 20 m
+        (60, 30, "supermarket", 6),  # 180 m at 30 m
+        (20, 20, "canteen", 4),
+        (41, 40, "market", 9),  # 162 m: a little over 8 spacings
+    ],
+)
+def test_fewest_stations_match_the_formula(
+    profile: BaitProfile, w: float, h: float, kind: str, expected: int
+) -> None:
+    ev = evaluate_bait_coverage(_premises([kind], [box(0, 0, w, h)]), NO_STATIONS, profile=profile)
+    spacing = profile.rule(ev.premises["rule_id"].iloc[0]).spacing_m
+    assert perimeter_stations_needed(2 * (w + h), spacing_m=spacing) == expected
+    assert ev.premises["required"].iloc[0] == expected
+    assert _fewest(ev) == expected
+
+
+def test_open_line_catering_street(profile: BaitProfile) -> None:
+    street = _premises(["catering_street"], [LineString([(0, 0), (100, 0)])])
+    ev = evaluate_bait_coverage(street, NO_STATIONS, profile=profile)
+    assert ev.premises["required"].iloc[0] == 5
+    assert _fewest(ev) == 5
+    stations = _stations([(10, 0), (30, 2), (50, -3), (70, 0), (90, 0)])
+    done = evaluate_bait_coverage(street, stations, profile=profile)
+    assert done.premises["status"].tolist() == ["ok"]
+
+
+def test_point_premises_get_a_nominal_footprint(profile: BaitProfile) -> None:
+    # catering: 150 m2 -> a 12.25 m square, 49 m of outline -> 3 stations
+    ev = evaluate_bait_coverage(_premises(["餐馆"], [Point(0, 0)]), NO_STATIONS, profile=profile)
+    row = ev.premises.iloc[0]
+    assert row["rule_id"] == "catering"
+    assert row["outline_m"] == pytest.approx(4 * math.sqrt(150.0), abs=0.01)
+    assert row["required"] == 3
+    assert row.geometry.geom_type == "Point"  # the input geometry is kept
+
+
+def test_attach_distance(profile: BaitProfile) -> None:
+    market = _premises(["market"], [box(0, 0, 40, 40)])
+    near = [(x, -4.9 if y == 0 else y) for x, y in SQUARE_8]  # south side 4.9 m out
+    assert evaluate_bait_coverage(market, _stations(near), profile=profile).premises[
+        "status"
+    ].tolist() == ["ok"]
+    far = [(x, -5.5 if y == 0 else y) for x, y in SQUARE_8]
+    ev = evaluate_bait_coverage(market, _stations(far), profile=profile)
+    assert ev.premises["counted"].tolist() == [5]
+    assert ev.premises["status"].tolist() == ["short"]
+
+
+def test_only_working_stations_count(profile: BaitProfile) -> None:
+    market = _premises(["market"], [box(0, 0, 40, 40)])
+    states = ["intact"] * 6 + ["damaged", "missing"]
+    ev = evaluate_bait_coverage(market, _stations(SQUARE_8, states), profile=profile)
+    assert ev.premises["counted"].tolist() == [6]
+    assert ev.stations["counts"].tolist() == [True] * 6 + [False, False]
+    # corners at (0, 40) and (0, 0) are missing: 10 m beside each is uncovered... and the
+    # stretch between the two remaining neighbours on the west side
+    assert ev.premises["uncovered_m"].tolist() == [pytest.approx(40.0)]
+
+
+def test_overdue_stations_count_unless_the_profile_says_not(profile: BaitProfile) -> None:
+    market = _premises(["market"], [box(0, 0, 40, 40)])
+    st = _stations(SQUARE_8)
+    st["last_inspected"] = [dt.date(2025, 6, 1)] * 7 + [dt.date(2025, 1, 1)]
+    assert evaluate_bait_coverage(market, st, profile=profile, as_of=dt.date(2025, 6, 30)).premises[
+        "status"
+    ].tolist() == ["ok"]
+    strict_text = DEFAULT_BAIT_PROFILE.read_text(encoding="utf-8").replace(
+        "overdue_stations_count = true", "overdue_stations_count = false"
+    )
+    strict = parse_bait_profile(strict_text)
+    ev = evaluate_bait_coverage(market, st, profile=strict, as_of=dt.date(2025, 6, 30))
+    assert ev.premises["counted"].tolist() == [7]
+    with pytest.raises(DataError, match="last_inspected"):
+        evaluate_bait_coverage(market, _stations(SQUARE_8), profile=strict)
+
+
+def test_count_rule_for_toilets_and_garbage_stations(profile: BaitProfile) -> None:
+    facilities = _premises(
+        ["公厕", "garbage_station", "public_toilet"],
+        [Point(0, 0), box(100, 0, 106, 5), Point(200, 0)],
+    )
+    st = _stations([(9, 0), (100, 14.9), (200, 13)])
+    ev = evaluate_bait_coverage(facilities, st, profile=profile)
+    # toilet: footprint 5.48 m wide, station 6.3 m from it; garbage station: 9.9 m;
+    # last toilet: 10.3 m away, too far
+    assert ev.premises["status"].tolist() == ["ok", "ok", "short"]
+    assert ev.premises["required"].tolist() == [1, 1, 1]
+    assert ev.premises["counted"].tolist() == [1, 1, 0]
+    assert _fewest(ev) == 1
+
+
+def test_one_station_on_a_shared_wall_serves_both_shops(profile: BaitProfile) -> None:
+    shops = _premises(["catering", "catering"], [box(0, 0, 10, 10), box(10, 0, 20, 10)])
+    ev = evaluate_bait_coverage(shops, NO_STATIONS, profile=profile)
+    assert ev.premises["required"].tolist() == [2, 2]
+    assert _fewest(ev) == 3  # not 4: one station on the shared wall counts for both
+
+
+def test_kinds_markets_fallback_and_no_rule(profile: BaitProfile) -> None:
+    frame = _premises(
+        [" Farmers_Market ", "shop", None, "unknown"],  # type: ignore[list-item]
+        [box(0, 0, 10, 10), box(20, 0, 30, 10), box(40, 0, 50, 10), box(60, 0, 70, 10)],
+        source=["premises", "premises", "market", "market"],
+    )
+    ev = evaluate_bait_coverage(frame, NO_STATIONS, profile=profile)
+    assert ev.premises["rule_id"].fillna("-").tolist() == ["market", "-", "market", "market"]
+    assert ev.premises["status"].tolist() == ["short", "no_rule", "short", "short"]
+    assert ev.premises["required"].tolist()[1] == 0
+
+
+# --- exclusion zones ----------------------------------------------------------------------
+
+
+def test_school_zone_excludes_part_of_an_outline(profile: BaitProfile) -> None:
+    school = _premises(["幼儿园"], [Point(20, -90)])
+    roads = gpd.GeoDataFrame({"road_class": []}, geometry=[], crs=CRS)
+    zones = exclusion_zones(school, roads, profile=profile)
+    market = _premises(["market"], [box(0, 0, 40, 40)])
+    ev = evaluate_bait_coverage(market, NO_STATIONS, profile=profile, zones=zones)
+    assert ev.demand["excluded"].any() and not ev.demand["excluded"].all()
+    assert ev.premises["status"].tolist() == ["short"]
+    inst = bait_siting_instance(ev)
+    assert (ev.in_zone(inst.candidates.geometry.values) < 0).all()
+    # no suggested site lies within 100 m of the kindergarten
+    assert inst.candidates.distance(Point(20, -90)).min() > 100.0
+
+
+def test_main_road_along_one_side(profile: BaitProfile) -> None:
+    road = gpd.GeoDataFrame(
+        {"road_class": ["主干道"]}, geometry=[LineString([(-100, -5), (200, -5)])], crs=CRS
+    )
+    zones = exclusion_zones(NO_STATIONS.assign(kind=[]), road, profile=profile)
+    assert zones["exclusion_id"].tolist() == ["main_road"]
+    market = _premises(["market"], [box(0, 0, 40, 40)])
+    ev = evaluate_bait_coverage(market, NO_STATIONS, profile=profile, zones=zones)
+    # within 15 m of the road: the south side and 10 m of the east and west sides
+    assert int(ev.demand["excluded"].sum()) == 8 + 2 + 2
+    assert ev.premises["required"].tolist() == [5]  # 100 m left at 20 m
+    assert _fewest(ev) == 5
+
+
+def test_premises_wholly_in_a_zone_are_exempt_and_stations_there_flagged(
+    profile: BaitProfile,
+) -> None:
+    school = _premises(["school"], [box(0, 0, 50, 50)])
+    zones = exclusion_zones(
+        school, gpd.GeoDataFrame({"road_class": []}, geometry=[], crs=CRS), profile=profile
+    )
+    frame = _premises(["canteen", "toilet"], [box(10, 60, 30, 80), Point(60, 60)], code=["C", "T"])
+    st = _stations([(10, 60), (400, 400)])
+    st["id"] = [11, 12]
+    st["code"] = ["S11", "S12"]
+    ev = evaluate_bait_coverage(frame, st, profile=profile, zones=zones)
+    assert ev.premises["status"].tolist() == ["exempt", "exempt"]
+    assert ev.premises["required"].tolist() == [0, 0]
+    layers = bait_gaps(ev)
+    assert layers["premises_bait"].empty
+    mis = layers["station_misplaced"]
+    assert mis["object_id"].tolist() == [11]
+    assert mis["reason_zh"].tolist() == ["毒饵站位于禁设区：学校及托幼机构100米内"]
+    assert mis["reason_en"].tolist() == [
+        "the station stands in an exclusion zone: within 100 m of schools and kindergartens"
+    ]
+
+
+# --- gap frames and outlines --------------------------------------------------------------
+
+
+def test_bait_gaps_and_uncovered_outline(profile: BaitProfile) -> None:
+    frame = _premises(
+        ["market", "market"],
+        [box(0, 0, 40, 40), box(100, 0, 140, 40)],
+        code=["M1", "M2"],
+        name=["东四市场", "北新桥市场"],
+        object_type=["market", "market"],
+        object_id=[1, 2],
+        street_office_id=[7, 8],
+    )
+    frame.index = pd.Index([10, 20])
+    st = _stations(SQUARE_8[:7] + [(x + 100, y) for x, y in SQUARE_8])
+    ev = evaluate_bait_coverage(frame, st, profile=profile)
+    gaps = bait_gaps(ev)["premises_bait"]
+    assert tuple(gaps.columns[: len(GAP_COLUMNS)]) == GAP_COLUMNS
+    assert gaps.index.tolist() == [10]
+    row = gaps.iloc[0]
+    assert (row["object_code"], row["name"], row["object_id"], row["street_office_id"]) == (
+        "M1",
+        "东四市场",
+        1,
+        7,
+    )
+    assert row["reason_en"] == (
+        "too few bait stations: 8 needed at 20 m spacing, 7 working, 20 m of outline uncovered"
+    )
+    lines = uncovered_outline(ev)
+    assert lines.index.tolist() == [10]
+    assert lines["uncovered_m"].tolist() == [20.0]
+    assert lines.geometry.iloc[0].length == pytest.approx(20.0)
+    assert lines.geometry.iloc[0].distance(Point(0, 20)) == pytest.approx(0.0)
+
+
+def test_inputs_are_not_mutated(profile: BaitProfile) -> None:
+    market = _premises(["market"], [Point(0, 0)])
+    st = _stations([(0, 0)])
+    before_p, before_s = market.copy(), st.copy()
+    evaluate_bait_coverage(market, st, profile=profile)
+    pd.testing.assert_frame_equal(market, before_p)
+    pd.testing.assert_frame_equal(st, before_s)
+
+
+def test_input_errors(profile: BaitProfile) -> None:
+    lonlat = gpd.GeoDataFrame({"kind": ["market"]}, geometry=[Point(116.4, 39.9)], crs=4326)
+    with pytest.raises(CRSError, match="metric projected"):
+        evaluate_bait_coverage(lonlat, NO_STATIONS, profile=profile)
+    nokind = gpd.GeoDataFrame({"type": ["market"]}, geometry=[Point(0, 0)], crs=CRS)
+    with pytest.raises(DataError, match="'kind' column; columns are: type"):
+        evaluate_bait_coverage(nokind, NO_STATIONS, profile=profile)
+    market = _premises(["market"], [Point(0, 0)])
+    other = _stations([(0, 0)]).set_crs(4547, allow_override=True)
+    with pytest.raises(CRSError, match="reproject"):
+        evaluate_bait_coverage(market, other, profile=profile)
+    lines = gpd.GeoDataFrame(
+        {"state": ["intact"]}, geometry=[LineString([(0, 0), (1, 1)])], crs=CRS
+    )
+    with pytest.raises(DataError, match="must be Points"):
+        evaluate_bait_coverage(market, lines, profile=profile)
+
+
+def test_reason_texts_and_gap_frame() -> None:
+    frame = pd.DataFrame(
+        {
+            "reason_code": ["segment_head_inactive", "segment_no_head"],
+            "person_count": [2, 0],
+            "geometry": [LineString([(0, 0), (1, 0)])] * 2,
+        }
+    )
+    zh, en = reason_texts(frame)
+    assert zh.tolist() == ["路段的三级街长已停用（2人）", "路段没有三级街长"]
+    assert en.tolist()[0] == "the segment's level-3 street head is no longer active (2)"
+    g = gap_frame(frame, gap_type="segment_no_head", crs=CRS)
+    assert tuple(g.columns[: len(GAP_COLUMNS)]) == GAP_COLUMNS
+    assert "person_count" in g.columns
+    empty = gap_frame(frame.iloc[:0], gap_type="lane_no_head", crs=CRS)
+    assert empty.empty and tuple(empty.columns[: len(GAP_COLUMNS)]) == GAP_COLUMNS
+    with pytest.raises(DataError, match="unknown reason code"):
+        reason_texts(pd.DataFrame({"reason_code": ["nope"]}))
+    with pytest.raises(DataError, match="unknown gap type"):
+        gap_frame(frame, gap_type="nope", crs=CRS)
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+
+def test_default_profile_values(profile: BaitProfile) -> None:
+    assert profile.rule("market").spacing_m == 20.0
+    assert profile.rule("catering").spacing_m == 20.0
+    assert profile.rule("canteen").spacing_m == 20.0
+    assert profile.rule("building").spacing_m == 30.0
+    assert profile.rule("sanitation").mode == "count"
+    assert profile.stations.count_states == ("intact",)
+    ex = {e.id: e for e in profile.exclusions}
+    assert ex["school"].buffer_m == 100.0 and ex["school"].source == "premises"
+    assert ex["main_road"].source == "road_segments"
+    assert profile.kind_to_rule()["农贸市场"] == "market"
+    with pytest.raises(DataError, match="no rule 'nope'"):
+        profile.rule("nope")
+
+
+def test_profile_problems_are_all_reported_at_once() -> None:
+    text = DEFAULT_BAIT_PROFILE.read_text(encoding="utf-8")
+    text = text.replace("spacing_m = 20.0          # [A] 室外间隔20米一个", 'spacing_m = "20"')
+    text = text.replace('count_states = ["intact"]', 'count_states = ["intact", "broken"]')
+    text = text.replace('markets_rule = "market"', 'markets_rule = "bazaar"\ncolour = "red"')
+    text = text.replace('"canteen", "食堂"]', '"canteen", "食堂", "餐饮"]')
+    text = text.replace("buffer_m = 100.0", "buffer_m = -1")
+    with pytest.raises(DataError) as err:
+        parse_bait_profile(text, source="city.toml")
+    msg = str(err.value)
+    assert msg.startswith("bait-station profile city.toml has 6 problem(s)")
+    for part in (
+        "rules[0].spacing_m: needs a number, got '20'",
+        "stations.count_states: unknown state(s) broken",
+        "markets_rule: 'bazaar' is not a rule id",
+        "profile: unknown key(s) colour",
+        "kind '餐饮' is listed by both 'catering' and 'canteen'",
+        "exclusions[0].buffer_m: must not be negative, got -1",
+        "citygrid coverage profile --write FILE",
+    ):
+        assert part in msg
+
+
+def test_profile_structure_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not valid TOML"):
+        parse_bait_profile("rules = [", source="x")
+    minimal = """
+profile_version = 1
+markets_rule = "m"
+[stations]
+count_states = ["intact"]
+inspection_max_age_days = 0
+[[rules]]
+id = "m"
+kinds = ["market"]
+mode = "count"
+spacing_m = 20
+attach_m = 5
+point_footprint_m2 = 100
+[[rules]]
+id = "m"
+kinds = []
+mode = "circle"
+attach_m = 5
+point_footprint_m2 = 0
+[[exclusions]]
+id = "x"
+source = "rivers"
+buffer_m = 1
+"""
+    with pytest.raises(DataError) as err:
+        parse_bait_profile(minimal)
+    msg = str(err.value)
+    for part in (
+        "inspection_max_age_days: must be at least 1, got 0",
+        "rules[0].spacing_m: only a 'perimeter' rule takes it",
+        "rules[0].min_stations: needs a whole number",
+        "rules[1].mode: must be 'perimeter' or 'count', got 'circle'",
+        "rules[1].kinds: needs a list of non-empty texts",
+        "rules[1].point_footprint_m2: must be greater than 0",
+        "rules: id 'm' is used twice",
+        "exclusions[0].source: must be 'premises' or 'road_segments', got 'rivers'",
+    ):
+        assert part in msg
+    with pytest.raises(DataError, match="not found"):
+        load_bait_profile(tmp_path / "none.toml")
+    custom = tmp_path / "city.toml"
+    custom.write_text(
+        DEFAULT_BAIT_PROFILE.read_text(encoding="utf-8").replace(
+            "spacing_m = 30.0", "spacing_m = 25.0"
+        ),
+        encoding="utf-8",
+    )
+    assert load_bait_profile(custom).rule("building").spacing_m == 25.0
+    assert np.isclose(load_bait_profile(str(custom)).rule("market").spacing_m, 20.0)
