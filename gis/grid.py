@@ -86,6 +86,21 @@ def _tile_block(block: BaseGeometry, *, target_area_m2: float, min_area_m2: floa
     return dissolve(faces, final, int(final.max()) + 1)
 
 
+def _join_islands(blocks: Geoms, *, min_area_m2: float) -> Geoms:
+    """Small pieces that touch nothing (islands of a multipolygon) join the nearest
+    block, making a multi-part cell rather than a cell of a few square metres."""
+    small = shapely.area(blocks) < min_area_m2
+    if not small.any() or small.all():
+        return blocks
+    big = np.flatnonzero(~small)
+    tree = shapely.STRtree(blocks[big])
+    src, nearest = tree.query_nearest(blocks[small], all_matches=False)
+    out = blocks[big].copy()
+    for s, t in zip(np.flatnonzero(small)[src].tolist(), nearest.tolist(), strict=True):
+        out[t] = shapely.union(out[t], blocks[s])
+    return np.asarray(out, dtype=object)
+
+
 def _tile_community(
     area: BaseGeometry,
     roads: Geoms,
@@ -98,6 +113,7 @@ def _tile_community(
     if len(blocks) == 0:
         return np.empty(0, dtype=object)
     blocks = _merge_pieces(blocks, min_area_m2=min_area_m2, min_width_m=min_width_m, anchor=None)
+    blocks = _join_islands(blocks, min_area_m2=min_area_m2)
     cells = [_tile_block(b, target_area_m2=target_area_m2, min_area_m2=min_area_m2) for b in blocks]
     return np.concatenate(cells)
 
