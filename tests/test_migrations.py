@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
+import db.models_access  # noqa: F401  (registers the access tables on Base)
 from db import migrate
 from db.models import Base
 

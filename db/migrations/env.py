@@ -6,6 +6,7 @@ from typing import Any
 
 from alembic import context
 
+import db.models_access  # noqa: F401  (registers the access tables on Base)
 from db.models import Base
 
 target_metadata = Base.metadata
