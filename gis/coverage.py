@@ -114,6 +114,24 @@ REASONS: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: Reason code -> short (Chinese, English) label, for legends and counts.
+REASON_LABELS: dict[str, tuple[str, str]] = {
+    "segment_no_head": ("无街长", "no head"),
+    "segment_head_inactive": ("街长已停用", "head inactive"),
+    "lane_no_head": ("无巷长", "no lane head"),
+    "lane_head_inactive": ("巷长已停用", "lane head inactive"),
+    "cell_no_body": ("无责任主体且无社区", "no body, no community"),
+    "cell_community_fallback": ("社区兜底", "community answers"),
+    "problem_outside_cells": ("网格外", "outside cells"),
+    "bait_perimeter_short": ("外沿毒饵站不足", "outline short of stations"),
+    "bait_count_short": ("毒饵站数量不足", "too few stations"),
+    "station_damaged": ("损坏", "damaged"),
+    "station_missing": ("缺失", "missing"),
+    "station_never_inspected": ("从未巡查", "never inspected"),
+    "station_overdue": ("逾期未巡查", "inspection overdue"),
+    "station_in_exclusion": ("位于禁设区", "in exclusion zone"),
+}
+
 #: Readable column headers for exports: column -> (Chinese, English).
 GAP_HEADERS: dict[str, tuple[str, str]] = {
     "gap_type": ("缺口类型", "gap type"),

@@ -14,6 +14,8 @@ from shapely.geometry import LineString, Point, box
 
 from gis.coverage import (
     GAP_COLUMNS,
+    REASON_LABELS,
+    REASONS,
     bait_gaps,
     evaluate_bait_coverage,
     exclusion_zones,
@@ -314,6 +316,10 @@ def test_input_errors(profile: BaitProfile) -> None:
         evaluate_bait_coverage(market, lines, profile=profile)
 
 
+def test_every_reason_has_a_label() -> None:
+    assert set(REASON_LABELS) == set(REASONS)
+
+
 def test_reason_texts_and_gap_frame() -> None:
     frame = pd.DataFrame(
         {
@@ -429,3 +435,101 @@ buffer_m = 1
     )
     assert load_bait_profile(custom).rule("building").spacing_m == 25.0
     assert np.isclose(load_bait_profile(str(custom)).rule("market").spacing_m, 20.0)
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+def _layers() -> dict[str, gpd.GeoDataFrame]:
+    stations = gap_frame(
+        pd.DataFrame(
+            {
+                "reason_code": ["station_overdue", "station_missing"],
+                "object_id": [1, 2],
+                "object_code": ["B1", "B2"],
+                "max_age_days": [30, 30],
+                "last_inspected": [dt.date(2025, 5, 1), None],
+                "reported_at": pd.to_datetime(["2025-06-01T02:00Z", None], utc=True),
+                "geometry": [Point(449_000, 4_420_000), Point(449_100, 4_420_000)],
+            }
+        ),
+        gap_type="station_fault",
+        crs=CRS,
+    )
+    outlines = gap_frame(
+        pd.DataFrame(
+            {
+                "reason_code": ["bait_count_short"],
+                "required": [1],
+                "counted": [0],
+                "geometry": [box(449_000, 4_420_000, 449_010, 4_420_010)],
+            }
+        ),
+        gap_type="premises_bait",
+        crs=CRS,
+    )
+    return {"station_fault": stations, "premises_bait": outlines, "lane_no_head": stations.iloc[:0]}
+
+
+def test_excel_export(tmp_path: Path) -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from reports.exports import excel_bytes
+
+    data = excel_bytes(
+        _layers(),
+        titles={"station_fault": "异常毒饵站", "premises_bait": "a/b:c*d?" + "x" * 40},
+        headers={"object_code": "编码"},
+        coords="gcj02",
+    )
+    wb = load_workbook(BytesIO(data))
+    assert wb.sheetnames == ["汇总 summary", "异常毒饵站", "a_b_c_d_" + "x" * 23, "lane_no_head"]
+    summary = [[c.value for c in row] for row in wb["汇总 summary"].iter_rows()]
+    assert summary[1:] == [["异常毒饵站", 2], ["a/b:c*d?" + "x" * 40, 1], ["lane_no_head", 0]]
+    ws = wb["异常毒饵站"]
+    head = [c.value for c in ws[1]]
+    assert head[:3] == ["gap_type", "reason_code", "reason_zh"] and "编码" in head
+    assert "geometry" not in head and head[-2:] == ["lon", "lat"]
+    row = dict(zip(head, [c.value for c in ws[2]], strict=True))
+    assert row["reason_zh"] == "毒饵站超过30天未巡查（上次2025-05-01）"
+    assert row["reported_at"] == dt.datetime(2025, 6, 1, 10, 0)  # Beijing wall-clock time
+    # GCJ-02 is offset from WGS 84 by a few hundred metres in Beijing
+    assert 116.40 < row["lon"] < 116.42 and 39.90 < row["lat"] < 39.93
+    empty_row = dict(zip(head, [c.value for c in ws[3]], strict=True))
+    assert empty_row["last_inspected"] is None and empty_row["reported_at"] is None
+    assert [c.value for c in wb["lane_no_head"][1]][:2] == ["gap_type", "reason_code"]
+
+
+def test_excel_refuses_too_many_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    import reports.exports as ex
+
+    monkeypatch.setattr(ex, "EXCEL_MAX_ROWS", 1)
+    with pytest.raises(DataError, match="station_fault have more rows than an Excel sheet"):
+        ex.excel_bytes(_layers())
+
+
+def test_geopackage_export(tmp_path: Path) -> None:
+    import pyogrio
+
+    from reports.exports import geopackage_bytes, write_export
+
+    path = tmp_path / "gaps.gpkg"
+    path.write_text("old")
+    assert write_export(_layers(), path) == "gpkg"
+    layers = dict(pyogrio.list_layers(path).tolist())
+    assert set(layers) == {"station_fault", "premises_bait", "lane_no_head"}
+    back = pyogrio.read_dataframe(path, layer="station_fault")
+    assert back.crs.to_epsg() == CRS and len(back) == 2
+    assert back["reason_zh"].tolist()[1] == "毒饵站缺失"
+    assert back["last_inspected"].tolist()[0] in ("2025-05-01", dt.date(2025, 5, 1))
+    assert pyogrio.read_dataframe(path, layer="lane_no_head").empty
+    assert geopackage_bytes(_layers())[:16] == b"SQLite format 3\x00"
+    with pytest.raises(DataError, match="letters, digits and _"):
+        write_export({"bad name": _layers()["station_fault"]}, tmp_path / "x.gpkg")
+    with pytest.raises(DataError, match="needs a GeoDataFrame"):
+        write_export({"plain": pd.DataFrame({"a": [1]})}, tmp_path / "y.gpkg")
+    with pytest.raises(DataError, match=r"name a \.xlsx"):
+        write_export(_layers(), tmp_path / "gaps.shp")
+    assert write_export(_layers(), tmp_path / "gaps.XLSX") == "xlsx"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -57,6 +58,10 @@ def _area(conn: Connection, code: str, level: str, parent: str | None, wkt: str)
 @pytest.fixture
 def district(conn: Connection) -> dict[str, int]:
     """Two street offices side by side (x 0-1000 and 1000-2000), one community each."""
+    return _make_district(conn)
+
+
+def _make_district(conn: Connection) -> dict[str, int]:
     ids: dict[str, int] = {}
     _area(conn, "110101", "district", None, _mbox(0, 0, 2000, 1000))
     ids["so1"] = _area(conn, "110101001", "street_office", "110101", _mbox(0, 0, 1000, 1000))
@@ -290,6 +295,11 @@ def _premises(conn: Connection, code: str, kind: str, wkt: str, *, office: int) 
 
 @pytest.fixture
 def bait_district(conn: Connection, district: dict[str, int]) -> dict[str, int]:
+    """Markets, premises and stations with known outcomes (see the comments)."""
+    return _make_bait(conn, district)
+
+
+def _make_bait(conn: Connection, district: dict[str, int]) -> dict[str, int]:
     so1, so2 = district["so1"], district["so2"]
     ids = dict(district)
     # a 40 m x 40 m market with 8 stations every 20 m: passes
@@ -390,3 +400,87 @@ def test_record_export_checks_permission_and_audits(
     )
     with pytest.raises(PermissionDeniedError):
         q.record_export(conn, local, what="gaps", file_name="x.xlsx", counts={})
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def committed_district(clean_db: sa.Engine) -> sa.Engine:
+    """The bait district and one unheaded segment, committed (the CLI opens its own connection)."""
+    with clean_db.begin() as c:
+        ids = _make_bait(c, _make_district(c))
+        _segment(c, "S2", office=ids["so1"], y=20)
+    return clean_db
+
+
+def test_cli_gaps_and_sites_with_exports(committed_district: sa.Engine, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from openpyxl import load_workbook
+
+    from citygrid.cli import cli
+
+    runner = CliRunner()
+    xlsx = tmp_path / "gaps.xlsx"
+    out = runner.invoke(
+        cli,
+        ["coverage", "gaps", "--as-of", "2025-06-30", "--lang", "en", "--export", str(xlsx)],
+    )
+    assert out.exit_code == 0, out.output
+    assert "road segments without a level-3 street head" in out.output
+    assert "outline short of stations 2" in out.output
+    wb = load_workbook(xlsx)
+    assert wb.sheetnames[0] == "汇总 summary"
+    sheet = wb["premises_bait"]
+    assert sheet["A1"].value == "gap type" and sheet.max_row == 3
+    assert [c.value for c in wb["汇总 summary"]["B"]][1:] == [1, 0, 0, 0, 2, 1, 1]
+
+    gpkg = tmp_path / "sites.gpkg"
+    out = runner.invoke(
+        cli,
+        [
+            "coverage",
+            "sites",
+            "--street-office",
+            "110101001",
+            "--export",
+            str(gpkg),
+            "--lang",
+            "zh",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    # M1 lacks one 20 m stretch (1 station), C1 needs 3: 4 new stations, proven optimal
+    assert out.output.startswith("建议新增毒饵站 4 个（已证明最优")
+    import pyogrio
+
+    layers = dict(pyogrio.list_layers(gpkg).tolist())
+    assert set(layers) == {"suggested_sites", "premises_bait", "uncovered_outline", "uncoverable"}
+    sites = pyogrio.read_dataframe(gpkg, layer="suggested_sites")
+    assert len(sites) == 4 and sites.crs.to_epsg() == 4548
+    assert sorted(sites["serves"]) == ["C1", "C1", "C1", "M1"]
+    with committed_district.connect() as c:
+        actions = c.execute(
+            sa.text("SELECT entity_id FROM audit_log WHERE action = 'export' ORDER BY id")
+        ).scalars()
+        assert list(actions) == ["coverage gaps", "bait station sites"]
+
+
+def test_cli_errors_and_profile(
+    committed_district: sa.Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from citygrid.cli import main
+
+    assert main(["coverage", "gaps", "--street-office", "东华门"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no street office '东华门'; give a 9-digit code or a name")
+    assert "110101001 area 110101001" in err
+    assert main(["coverage", "gaps", "--export", str(tmp_path / "gaps.csv")]) == 1
+    assert "name a .xlsx (Excel) or .gpkg (GeoPackage) file" in capsys.readouterr().err
+
+    copy = tmp_path / "city.toml"
+    assert main(["coverage", "profile", "--write", str(copy)]) == 0
+    copy.write_text(copy.read_text(encoding="utf-8").replace("spacing_m = 30.0", "spacing_m = 0"))
+    assert main(["coverage", "profile", "--check", str(copy)]) == 1
+    assert "rules[3].spacing_m: must be greater than 0, got 0" in capsys.readouterr().err
+    assert main(["coverage", "sites", "--profile", str(copy)]) == 1

@@ -62,6 +62,33 @@ def _offices(street_office_ids: Iterable[int] | None) -> dict[str, Any]:
     return {"all_offices": ids is None, "offices": ids or [0]}
 
 
+def street_office_ids(conn: Connection, values: Iterable[str]) -> list[int]:
+    """Ids of the street offices named by 9-digit code or by name; all must exist."""
+    wanted = [str(v).strip() for v in values]
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, code, name FROM admin_areas WHERE level = 'street_office' "
+            "AND (code = ANY(:v) OR name = ANY(:v)) ORDER BY id"
+        ),
+        {"v": wanted},
+    ).all()
+    found = {r.code for r in rows} | {r.name for r in rows}
+    missing = [v for v in wanted if v not in found]
+    if missing:
+        known = conn.execute(
+            sa.text(
+                "SELECT code || ' ' || name FROM admin_areas WHERE level = 'street_office' "
+                "ORDER BY code LIMIT 40"
+            )
+        ).scalars()
+        msg = (
+            f"no street office {', '.join(map(repr, missing))}; give a 9-digit code or a name, "
+            f"e.g. {'; '.join(known) or '(none loaded yet: load admin areas first)'}"
+        )
+        raise DataError(msg)
+    return [int(r.id) for r in rows]
+
+
 def heads_missing(
     conn: Connection,
     *,
