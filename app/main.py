@@ -1,10 +1,73 @@
-"""CityGrid dashboard entry point (``citygrid serve`` runs it with Streamlit)."""
+"""CityGrid dashboard entry point (``citygrid serve`` runs it with Streamlit).
+
+It learns who is acting, draws the shared sidebar and routes to the pages in
+``app/views`` with ``st.navigation``. A wall screen (``?kiosk=<token>``) gets the big
+screen alone, with no sidebar and no navigation. Nothing here shows a traceback.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app.landing import render
+from app import session, style
+from app.guard import guarded, show_error
+from app.i18n import t
+from app.state import KEY_LANG, draw_sidebar
+from db.access import Actor
 
-st.set_page_config(page_title="CityGrid 网格化城市管理", page_icon="🗺️", layout="wide")
-render()
+VIEWS = "views"
+
+
+def _page(name: str, *, icon: str, default: bool = False) -> st.Page:
+    return st.Page(
+        f"{VIEWS}/{name}.py", title=t(f"nav.{name}"), icon=icon, url_path=name, default=default
+    )
+
+
+def _pages(actor: Actor) -> dict[str, list[st.Page]]:
+    monitor = [_page("bigscreen", icon="📺", default=True), _page("hotspots", icon="🔥")]
+    work = [_page("assignment", icon="🧭"), _page("coverage", icon="🕳️")]
+    system = [_page("data", icon="🗂️")]
+    if actor.can("users.manage") or actor.can("audit.read"):
+        system.append(_page("admin", icon="🔐"))
+    return {
+        t("nav.section.monitor"): monitor,
+        t("nav.section.work"): work,
+        t("nav.section.system"): system,
+    }
+
+
+@guarded
+def _run() -> None:
+    if KEY_LANG not in st.session_state and st.query_params.get("lang") in ("zh", "en"):
+        st.session_state[KEY_LANG] = st.query_params["lang"]
+    kiosk = session.is_kiosk()
+    st.set_page_config(
+        page_title=t("app.title"),
+        page_icon="🗺️",
+        layout="wide",
+        initial_sidebar_state="collapsed" if kiosk else "auto",
+    )
+    actor = session.current_actor()
+    st.session_state[session.PAGE_ACTOR] = actor
+    if kiosk:
+        if actor is None or actor.role != "kiosk":
+            st.error(t("signin.kiosk_bad"))
+            return
+        style.inject_kiosk()
+        st.navigation([_page("bigscreen", icon="📺", default=True)], position="hidden").run()
+        return
+    if actor is None:
+        st.navigation([_page("signin", icon="🔑", default=True)], position="hidden").run()
+        return
+    draw_sidebar(actor)
+    if session.accounts_enabled() and st.sidebar.button(t("side.signout")):
+        session.sign_out()
+        st.rerun()
+    st.navigation(_pages(actor), position="sidebar").run()
+
+
+try:
+    _run()
+except Exception as exc:  # the guard itself failed (e.g. no settings): still no traceback
+    show_error(exc)

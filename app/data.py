@@ -1,0 +1,125 @@
+"""The cached engine and the cached queries the pages call.
+
+Queries are cached per argument set for a short time (``st.cache_data(ttl=...)``):
+the big screen's for one refresh interval, the others for a few minutes. A page that
+writes clears the caches it made stale with :func:`invalidate`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import sqlalchemy as sa
+import streamlit as st
+
+from citygrid.settings import get_settings
+from db.queries import dashboard as q
+from db.queries.dashboard import Scope
+
+#: Cache lifetime of the pages' queries (seconds); the big screen uses its refresh interval.
+PAGE_TTL_S = 300
+
+
+@st.cache_resource(show_spinner=False)
+def engine() -> sa.Engine:
+    """The process-wide engine (starts the embedded database when needed)."""
+    from db.engine import get_engine
+
+    return get_engine()
+
+
+def _ttl() -> int:
+    return get_settings().refresh_seconds
+
+
+def scope_of(key: tuple[Any, ...]) -> Scope:
+    """A :class:`Scope` from its hashable key (see :func:`app.state.Filters.scope_key`)."""
+    so, com, cats = key
+    return Scope(street_office_ids=so, community_ids=com, patrol_categories=cats)
+
+
+@st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
+def data_status() -> dict[str, int]:
+    """Row counts of the layers the pages need."""
+    with engine().connect() as conn:
+        return q.data_status(conn)
+
+
+@st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
+def areas() -> pd.DataFrame:
+    """Street offices and communities."""
+    with engine().connect() as conn:
+        return q.areas(conn)
+
+
+@st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
+def patrol_categories() -> pd.DataFrame:
+    """Patrol categories present in the code table."""
+    with engine().connect() as conn:
+        return q.patrol_categories(conn)
+
+
+@st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
+def problem_period() -> tuple[dt.datetime, dt.datetime] | None:
+    """First and last report time of the loaded problems."""
+    with engine().connect() as conn:
+        return q.problem_period(conn)
+
+
+@st.cache_data(ttl=_ttl(), show_spinner=False)
+def big_screen(now: dt.datetime, scope_key: tuple[Any, ...]) -> dict[str, Any]:
+    """Everything the big screen shows except the map, as plain frames and dicts."""
+    scope = scope_of(scope_key)
+    month_start = now - dt.timedelta(days=30)
+    with engine().connect() as conn:
+        return {
+            "kpis": q.big_screen_kpis(conn, now=now, scope=scope),
+            "categories": q.category_counts(conn, start=month_start, end=now, now=now, scope=scope),
+            "trend": q.daily_trend(conn, end_day=q.day_start(now).date(), scope=scope),
+            "rank_so": q.rankings(
+                conn, unit="street_office", start=month_start, end=now, now=now, scope=scope
+            ),
+            "rank_com": q.rankings(
+                conn, unit="community", start=month_start, end=now, now=now, scope=scope
+            ),
+            "latest": q.latest_problems(conn, now=now, scope=scope),
+        }
+
+
+@st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
+def outlines(level: str, scope_key: tuple[Any, ...], simplify_m: float) -> gpd.GeoDataFrame:
+    """Administrative outlines in EPSG:4326."""
+    with engine().connect() as conn:
+        return q.outlines(conn, level=level, scope=scope_of(scope_key), simplify_m=simplify_m)  # type: ignore[arg-type]
+
+
+@st.cache_data(ttl=_ttl(), show_spinner=False)
+def cell_counts(
+    start: dt.datetime, end: dt.datetime, scope_key: tuple[Any, ...]
+) -> gpd.GeoDataFrame:
+    """Grid cells with problems in ``[start, end)``, in EPSG:4326."""
+    with engine().connect() as conn:
+        return q.cell_counts(conn, start=start, end=end, scope=scope_of(scope_key))
+
+
+@st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
+def segment_status(scope_key: tuple[Any, ...]) -> gpd.GeoDataFrame:
+    """Segments with their street-head status and geometry, in EPSG:4326."""
+    with engine().connect() as conn:
+        return q.segment_status(conn, scope=scope_of(scope_key))  # type: ignore[return-value]
+
+
+@st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
+def people(scope_key: tuple[Any, ...]) -> pd.DataFrame:
+    """Active people in the scope's street offices."""
+    with engine().connect() as conn:
+        return q.people(conn, scope=scope_of(scope_key))
+
+
+def invalidate(*funcs: Any) -> None:
+    """Clear the caches of ``funcs`` (after a write made them stale)."""
+    for func in funcs:
+        func.clear()

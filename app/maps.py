@@ -1,0 +1,542 @@
+"""Map builders: plain functions that return a ``folium.Map`` (no Streamlit here).
+
+Inputs are GeoDataFrames in EPSG:4326, already aggregated and simplified by the
+database. Here they are converted for the basemap (GCJ-02 for Gaode), their
+coordinates rounded to about a metre, and drawn one layer per class with a legend.
+
+With ``basemap="none"`` (the default) a map needs nothing from the internet: no tiles,
+and Leaflet itself is served by the dashboard (``assets_url``), so command centres on
+closed networks see their maps.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import MacroElement
+from jinja2 import Template
+
+from app.i18n import Lang, translate
+from gis.crs import geoseries_to_web
+
+Basemap = Literal["none", "osm", "tianditu", "gaode", "local"]
+
+#: Decimal places kept in map coordinates (1e-5 degree is about 1 m).
+COORD_DECIMALS = 5
+
+STATUS_COLOURS = {
+    "assigned": "#2e7d32",
+    "unassigned": "#e53935",
+    "conflict": "#8e24aa",
+}
+HOT_COLOURS = {
+    3: "#b2182b",
+    2: "#ef8a62",
+    1: "#fdbf9c",
+    -1: "#b7d7ea",
+    -2: "#67a9cf",
+    -3: "#2166ac",
+}
+PATTERN_COLOURS = {
+    "new": "#ff1744",
+    "intensifying": "#ff6d00",
+    "persistent": "#b71c1c",
+    "diminishing": "#ffd54f",
+    "sporadic": "#ce93d8",
+}
+COUNT_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+GAP_COLOURS = (
+    "#e53935",
+    "#fb8c00",
+    "#8e24aa",
+    "#3949ab",
+    "#00897b",
+    "#6d4c41",
+    "#c0ca33",
+    "#d81b60",
+)
+SUGGESTION_PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+)
+
+
+@dataclass(frozen=True)
+class MapStyle:
+    """How maps are drawn in this deployment and session."""
+
+    basemap: Basemap = "none"
+    tianditu_key: str | None = None
+    local_tile_url: str | None = None
+    assets_url: str | None = None
+    dark: bool = False
+    lang: Lang = "zh"
+
+    @property
+    def coords(self) -> Literal["wgs84", "gcj02"]:
+        """The coordinate system the basemap expects."""
+        return "gcj02" if self.basemap == "gaode" else "wgs84"
+
+    @property
+    def background(self) -> str:
+        """Background colour of a map without tiles."""
+        return "#0b1a2e" if self.dark else "#f4f1ea"
+
+    @property
+    def outline_colour(self) -> str:
+        """Colour of administrative outlines."""
+        return "#7fa7d9" if self.dark else "#555555"
+
+
+def to_display(frame: gpd.GeoDataFrame, style: MapStyle) -> gpd.GeoDataFrame:
+    """``frame`` in the basemap's coordinates, rounded to about a metre (a new frame).
+
+    >>> from shapely import Point
+    >>> f = gpd.GeoDataFrame({"n": [1]}, geometry=[Point(116.4012345, 39.9012345)], crs=4326)
+    >>> to_display(f, MapStyle()).geometry.iloc[0].wkt
+    'POINT (116.40123 39.90123)'
+    """
+    out = frame.copy()
+    if out.crs is None:
+        out = out.set_crs(4326)
+    geoms = geoseries_to_web(out.geometry, style.coords)
+    rounded = shapely.transform(
+        np.asarray(geoms.values, dtype=object), lambda xy: np.round(xy, COORD_DECIMALS)
+    )
+    out = out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs=4326))
+    return out.loc[~out.geometry.is_empty & out.geometry.notna()]
+
+
+def _geojson(frame: gpd.GeoDataFrame, properties: Sequence[str]) -> dict[str, Any]:
+    """A compact GeoJSON FeatureCollection with only ``properties``."""
+    keep = [p for p in properties if p in frame.columns]
+    sub = frame[[*keep, frame.geometry.name]]
+    features = []
+    geoms = shapely.to_geojson(np.asarray(sub.geometry.values, dtype=object))
+    records = sub[keep].astype(object).where(sub[keep].notna(), None).to_dict("records")
+    for props, geom in zip(records, geoms, strict=True):
+        features.append(
+            {"type": "Feature", "properties": _plain(props), "geometry": json.loads(geom)}
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if np.isnan(value) else round(float(value), 3)
+    if value is not None and not isinstance(value, str | int | bool):
+        return str(value)
+    return value
+
+
+def _plain(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _plain_value(value) for key, value in props.items()}
+
+
+def _tiles(m: folium.Map, style: MapStyle) -> None:
+    if style.basemap == "osm":
+        folium.TileLayer(
+            "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            attr="© OpenStreetMap contributors",
+            name="OpenStreetMap",
+            max_zoom=19,
+        ).add_to(m)
+    elif style.basemap == "tianditu":
+        for layer in ("vec", "cva"):
+            folium.TileLayer(
+                f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+                f"&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+                f"&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={style.tianditu_key}",
+                attr="© 天地图",
+                name=f"天地图 {layer}",
+                subdomains="01234567",
+                max_zoom=18,
+                overlay=layer == "cva",
+                control=False,
+            ).add_to(m)
+    elif style.basemap == "gaode":
+        folium.TileLayer(
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+            "&x={x}&y={y}&z={z}",
+            attr="© 高德地图",
+            name="高德地图",
+            subdomains="1234",
+            max_zoom=18,
+        ).add_to(m)
+    elif style.basemap == "local" and style.local_tile_url:
+        folium.TileLayer(style.local_tile_url, attr="local tiles", name="local").add_to(m)
+
+
+class _Header(MacroElement):
+    """CSS for the map's page (plain background when there are no tiles)."""
+
+    _template = Template(
+        "{% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}"
+    )
+
+    def __init__(self, css: str) -> None:
+        super().__init__()
+        self._name = "CityGridHeader"
+        self.css = css
+
+
+class Legend(MacroElement):
+    """A legend box in a map corner, as a Leaflet control (works inside streamlit-folium)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function() {
+            var legend = L.control({position: {{ this.position|tojson }}});
+            legend.onAdd = function() {
+                var div = L.DomUtil.create('div', 'citygrid-legend');
+                div.innerHTML = {{ this.content|tojson }};
+                return div;
+            };
+            legend.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self, title: str, items: Iterable[tuple[str, str]], *, position: str = "bottomright"
+    ) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.position = position
+        rows = "".join(
+            f'<div><span style="background:{html.escape(colour)}"></span>{html.escape(label)}</div>'
+            for colour, label in items
+        )
+        self.content = f"<b>{html.escape(title)}</b>{rows}"
+
+
+def _legend_css(style: MapStyle) -> str:
+    fg, bg = ("#e6eefc", "rgba(11,26,46,0.85)") if style.dark else ("#222", "rgba(255,255,255,0.9)")
+    return (
+        f".leaflet-container{{background:{style.background};}}"
+        f".citygrid-legend{{background:{bg};color:{fg};padding:6px 8px;border-radius:4px;"
+        "font:13px/1.5 'WenQuanYi Micro Hei','Noto Sans CJK SC',sans-serif;}"
+        ".citygrid-legend span{display:inline-block;width:14px;height:10px;margin-right:6px;"
+        "border:1px solid #0003;vertical-align:middle;}"
+    )
+
+
+def base_map(
+    bounds: tuple[float, float, float, float] | None,
+    *,
+    style: MapStyle,
+    zoom_control: bool = True,
+) -> folium.Map:
+    """An empty map fitted to ``bounds`` (minx, miny, maxx, maxy in the basemap's lon/lat)."""
+    m = folium.Map(
+        location=[39.92, 116.41],
+        zoom_start=13,
+        tiles=None,
+        control_scale=True,
+        zoom_control=zoom_control,
+        prefer_canvas=True,
+    )
+    if style.assets_url:
+        base = style.assets_url.rstrip("/")
+        m.default_js = [("leaflet", f"{base}/leaflet.js")]
+        m.default_css = [("leaflet_css", f"{base}/leaflet.css")]
+    _tiles(m, style)
+    _Header(_legend_css(style)).add_to(m)
+    if bounds is not None and all(np.isfinite(bounds)):
+        minx, miny, maxx, maxy = bounds
+        m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+def _bounds(*frames: gpd.GeoDataFrame | None) -> tuple[float, float, float, float] | None:
+    boxes = [f.total_bounds for f in frames if f is not None and len(f)]
+    if not boxes:
+        return None
+    arr = np.vstack(boxes)
+    return (arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max())
+
+
+def add_outlines(
+    m: folium.Map, outlines: gpd.GeoDataFrame | None, *, style: MapStyle, weight: float = 1.2
+) -> None:
+    """Draw administrative outlines (no fill, name as tooltip)."""
+    if outlines is None or not len(outlines):
+        return
+    colour = style.outline_colour
+    folium.GeoJson(
+        _geojson(to_display(outlines, style), ["name"]),
+        name=translate("map.outline", style.lang),
+        style_function=lambda _f: {"color": colour, "weight": weight, "fill": False},
+        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
+        control=False,
+    ).add_to(m)
+
+
+def _layer(
+    m: folium.Map | folium.FeatureGroup,
+    frame: gpd.GeoDataFrame,
+    *,
+    name: str,
+    colour: str,
+    properties: Sequence[str],
+    fields: Sequence[str] = (),
+    aliases: Sequence[str] = (),
+    line: bool = False,
+    weight: float = 3.0,
+    fill_opacity: float = 0.65,
+) -> None:
+    if not len(frame):
+        return
+    style = (
+        {"color": colour, "weight": weight, "opacity": 0.9}
+        if line
+        else {"color": colour, "weight": 0.5, "fillColor": colour, "fillOpacity": fill_opacity}
+    )
+    tooltip = (
+        folium.GeoJsonTooltip(list(fields), aliases=list(aliases), sticky=False) if fields else None
+    )
+    folium.GeoJson(
+        _geojson(frame, properties),
+        name=name,
+        style_function=lambda _f: style,
+        highlight_function=lambda _f: {"weight": weight + 3} if line else {"fillOpacity": 0.9},
+        tooltip=tooltip,
+        marker=folium.CircleMarker(radius=6, fill=True, weight=1),
+    ).add_to(m)
+
+
+def count_classes(values: pd.Series, *, n_classes: int = 5) -> tuple[np.ndarray, list[str]]:
+    """Class index (0..k-1) of each count by quantile breaks, and the class labels.
+
+    >>> idx, labels = count_classes(pd.Series([1, 1, 2, 3, 8, 20]), n_classes=3)
+    >>> idx.tolist(), labels
+    ([0, 0, 0, 1, 2, 2], ['1–2', '3–8', '9–20'])
+    """
+    arr = values.to_numpy(dtype=float)
+    if not len(arr):
+        return np.zeros(0, dtype=int), []
+    qs = np.unique(np.ceil(np.quantile(arr, np.linspace(0, 1, n_classes + 1)[1:])))
+    idx = np.searchsorted(qs, arr, side="left")
+    lows = np.concatenate([[arr.min()], qs[:-1] + 1])
+    labels = [
+        f"{int(lo)}–{int(hi)}" if lo < hi else f"{int(hi)}"
+        for lo, hi in zip(lows, qs, strict=False)
+    ]
+    return idx, labels
+
+
+def density_map(
+    cells: gpd.GeoDataFrame,
+    outlines: gpd.GeoDataFrame | None,
+    *,
+    style: MapStyle,
+    count_column: str = "n",
+) -> folium.Map:
+    """Grid cells coloured by problem count (quantile classes), over the outlines."""
+    lang = style.lang
+    shown = to_display(cells, style)
+    m = base_map(
+        _bounds(to_display(outlines, style) if outlines is not None else None, shown), style=style
+    )
+    add_outlines(m, outlines, style=style)
+    idx, labels = count_classes(shown[count_column]) if len(shown) else (np.zeros(0, int), [])
+    palette = COUNT_COLOURS[-len(labels) :] if labels else ()
+    for k, label in enumerate(labels):
+        _layer(
+            m,
+            shown.loc[idx == k],
+            name=label,
+            colour=palette[k],
+            properties=["code", count_column],
+            fields=["code", count_column],
+            aliases=[translate("col.code", lang), translate("map.count", lang)],
+        )
+    if labels:
+        Legend(translate("map.legend.count", lang), zip(palette, labels, strict=True)).add_to(m)
+    return m
+
+
+def hotspot_map(
+    units: gpd.GeoDataFrame,
+    outlines: gpd.GeoDataFrame | None,
+    *,
+    style: MapStyle,
+    class_column: str = "class",
+    fields: Sequence[str] = ("name", "n", "z"),
+    line: bool = False,
+) -> folium.Map:
+    """Hot and cold spots by confidence class (-3..3); class 0 is not drawn."""
+    lang = style.lang
+    shown = to_display(units, style)
+    m = base_map(
+        _bounds(to_display(outlines, style) if outlines is not None else None, shown), style=style
+    )
+    add_outlines(m, outlines, style=style)
+    aliases = [translate(f"col.{f}" if f != "n" else "map.count", lang) for f in fields]
+    present: list[tuple[str, str]] = []
+    for cls, colour in HOT_COLOURS.items():
+        part = shown.loc[shown[class_column] == cls]
+        if not len(part):
+            continue
+        label = translate(f"map.hot.{cls}", lang)
+        present.append((colour, label))
+        _layer(
+            m,
+            part,
+            name=label,
+            colour=colour,
+            properties=["id", *fields],
+            fields=[f for f in fields if f in part.columns],
+            aliases=[a for f, a in zip(fields, aliases, strict=True) if f in part.columns],
+            line=line,
+        )
+    if present:
+        Legend(translate("map.legend.hot", lang), present).add_to(m)
+        folium.LayerControl(collapsed=True).add_to(m)
+    return m
+
+
+def emerging_map(
+    cells: gpd.GeoDataFrame,
+    outlines: gpd.GeoDataFrame | None,
+    *,
+    style: MapStyle,
+    pattern_column: str = "pattern",
+) -> folium.Map:
+    """Emerging-hotspot patterns (new, intensifying, persistent, diminishing, sporadic)."""
+    lang = style.lang
+    shown = to_display(cells, style)
+    m = base_map(
+        _bounds(to_display(outlines, style) if outlines is not None else None, shown), style=style
+    )
+    add_outlines(m, outlines, style=style)
+    present: list[tuple[str, str]] = []
+    for pattern, colour in PATTERN_COLOURS.items():
+        part = shown.loc[shown[pattern_column] == pattern]
+        if not len(part):
+            continue
+        label = translate(f"pattern.{pattern}", lang)
+        present.append((colour, label))
+        _layer(m, part, name=label, colour=colour, properties=["code"], fields=["code"],
+               aliases=[translate("col.code", lang)])  # fmt: skip
+    if present:
+        Legend(translate("map.legend.emerging", lang), present).add_to(m)
+    return m
+
+
+def segment_map(
+    segments: gpd.GeoDataFrame,
+    outlines: gpd.GeoDataFrame | None,
+    *,
+    style: MapStyle,
+    selected_id: int | None = None,
+    suggestion: pd.Series | None = None,
+) -> folium.Map:
+    """Segments coloured by street-head status; click one to select it.
+
+    ``segments`` needs ``id``, ``label``, ``status`` and ``head``; with ``suggestion``
+    (suggested person name per segment id) the segments are coloured by suggested
+    head instead. The clicked feature's ``id`` comes back through streamlit-folium.
+    """
+    lang = style.lang
+    shown = to_display(segments, style)
+    m = base_map(_bounds(shown), style=style)
+    add_outlines(m, outlines, style=style, weight=0.8)
+    props = ["id", "label", "head"]
+    fields = ["label", "head"]
+    aliases = [translate("col.label", lang), translate("col.head", lang)]
+    present: list[tuple[str, str]] = []
+    if suggestion is not None:
+        shown = shown.assign(head=shown["id"].map(suggestion))
+        names = sorted(shown["head"].dropna().unique().tolist())
+        for k, name in enumerate(names):
+            colour = SUGGESTION_PALETTE[k % len(SUGGESTION_PALETTE)]
+            _layer(m, shown.loc[shown["head"] == name], name=str(name), colour=colour,
+                   properties=props, fields=fields, aliases=aliases, line=True)  # fmt: skip
+        present = [
+            (SUGGESTION_PALETTE[k % len(SUGGESTION_PALETTE)], str(n))
+            for k, n in enumerate(names[:12])
+        ]
+        title = translate("map.seg.suggested", lang)
+    else:
+        for status, colour in STATUS_COLOURS.items():
+            part = shown.loc[shown["status"] == status]
+            label = translate(f"map.seg.{status}", lang)
+            present.append((colour, f"{label} ({len(part)})"))
+            _layer(m, part, name=label, colour=colour, properties=props, fields=fields,
+                   aliases=aliases, line=True)  # fmt: skip
+        title = translate("map.legend.status", lang)
+    if selected_id is not None:
+        chosen = shown.loc[shown["id"] == selected_id]
+        _layer(m, chosen, name=translate("map.seg.selected", lang), colour="#1e88e5",
+               properties=props, fields=fields, aliases=aliases, line=True, weight=8)  # fmt: skip
+    Legend(title, present).add_to(m)
+    return m
+
+
+def coverage_map(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    outlines: gpd.GeoDataFrame | None,
+    *,
+    style: MapStyle,
+    labels: Mapping[str, str],
+    sites: gpd.GeoDataFrame | None = None,
+) -> folium.Map:
+    """Every coverage-gap layer on one map, each toggleable, plus suggested sites."""
+    lang = style.lang
+    shown = {k: to_display(v, style) for k, v in layers.items() if v is not None and len(v)}
+    sites_shown = to_display(sites, style) if sites is not None and len(sites) else None
+    m = base_map(
+        _bounds(to_display(outlines, style) if outlines is not None else None, *shown.values()),
+        style=style,
+    )
+    add_outlines(m, outlines, style=style)
+    present: list[tuple[str, str]] = []
+    for k, (key, frame) in enumerate(shown.items()):
+        colour = GAP_COLOURS[k % len(GAP_COLOURS)]
+        label = f"{labels.get(key, key)} ({len(frame)})"
+        present.append((colour, label))
+        group = folium.FeatureGroup(name=label)
+        line = bool(frame.geom_type.isin(["LineString", "MultiLineString"]).all())
+        _layer(group, frame, name=label, colour=colour, properties=["name", "reason"],
+               fields=[f for f in ("name", "reason") if f in frame.columns],
+               aliases=[translate("col.name", lang), translate("col.reason", lang)][
+                   : sum(f in frame.columns for f in ("name", "reason"))],
+               line=line)  # fmt: skip
+        group.add_to(m)
+    if sites_shown is not None:
+        label = f"{translate('map.gap.sites', lang)} ({len(sites_shown)})"
+        present.append(("#00c853", label))
+        group = folium.FeatureGroup(name=label)
+        _layer(group, sites_shown, name=label, colour="#00c853", properties=["name"])
+        group.add_to(m)
+    if present:
+        Legend(translate("map.legend.gaps", lang), present).add_to(m)
+        folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def payload_bytes(m: folium.Map) -> int:
+    """Size of the map's rendered HTML and script, as a browser would receive it."""
+    return len(m.get_root().render().encode("utf-8"))

@@ -1,0 +1,67 @@
+"""CSS of the dashboard: the dark big screen, readable from 5 m, and the kiosk chrome."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+BIG_SCREEN_CSS = """
+<style>
+[data-testid="stApp"], [data-testid="stAppViewContainer"], [data-testid="stHeader"] {
+  background: #07111f; color: #e6eefc;
+}
+[data-testid="stMainBlockContainer"] { max-width: 100%; padding: 1rem 1.5rem 2rem 1.5rem; }
+[data-testid="stApp"] h1, [data-testid="stApp"] h2, [data-testid="stApp"] h3,
+[data-testid="stApp"] p, [data-testid="stApp"] span, [data-testid="stApp"] label,
+[data-testid="stCaptionContainer"] { color: #e6eefc; }
+.cg-title { font-size: 2.6rem; font-weight: 700; letter-spacing: .08em; text-align: center;
+  color: #e6eefc; margin: 0; }
+.cg-sub { text-align: center; color: #8fb3e8; font-size: 1.1rem; margin-bottom: .4rem; }
+.cg-kpis { display: grid; grid-template-columns: repeat(8, minmax(0, 1fr)); gap: .8rem; }
+.cg-kpi { background: linear-gradient(180deg, #0f2540, #0a1a30); border: 1px solid #1f4b7a;
+  border-radius: 10px; padding: .7rem .9rem; text-align: center; }
+.cg-kpi .v { font-size: 3.2rem; font-weight: 700; line-height: 1.1; color: #ffffff;
+  font-variant-numeric: tabular-nums; }
+.cg-kpi .l { font-size: 1.15rem; color: #9cc2f5; }
+.cg-kpi .h { font-size: .95rem; color: #6f93c4; }
+.cg-kpi.yellow .v { color: #ffd54f; } .cg-kpi.red .v { color: #ff5252; }
+.cg-kpi.good .v { color: #69f0ae; }
+.cg-panel { background: #0b1a2e; border: 1px solid #1f4b7a; border-radius: 10px;
+  padding: .6rem .9rem; }
+.cg-panel h3 { font-size: 1.4rem; margin: 0 0 .4rem 0; color: #9cc2f5; }
+.cg-rank { width: 100%; border-collapse: collapse; font-size: 1.2rem; }
+.cg-rank td, .cg-rank th { padding: .25rem .4rem; border-bottom: 1px solid #16365a;
+  color: #e6eefc; text-align: left; }
+.cg-rank th { color: #8fb3e8; font-weight: 400; }
+.cg-rank td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.cg-rank td.red { color: #ff5252; }
+.cg-ticker { overflow: hidden; white-space: nowrap; background: #0b1a2e;
+  border: 1px solid #1f4b7a; border-radius: 10px; padding: .5rem 0; font-size: 1.35rem; }
+.cg-ticker .track { display: inline-block; padding-left: 100%;
+  animation: cg-scroll 90s linear infinite; }
+.cg-ticker .item { margin-right: 3rem; color: #e6eefc; }
+.cg-ticker .tag { padding: 0 .4rem; border-radius: 4px; margin-right: .4rem; color: #07111f; }
+.cg-ticker .tag.red { background: #ff5252; } .cg-ticker .tag.yellow { background: #ffd54f; }
+.cg-ticker .tag.white { background: #cfd8dc; } .cg-ticker .tag.closed { background: #69f0ae; }
+@keyframes cg-scroll { from { transform: translateX(0); } to { transform: translateX(-100%); } }
+.cg-rule { color: #6f93c4; font-size: .95rem; }
+</style>
+"""
+
+KIOSK_CSS = """
+<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+[data-testid="stToolbar"], [data-testid="stHeader"], [data-testid="stDecoration"],
+[data-testid="stStatusWidget"], footer { display: none !important; }
+[data-testid="stMainBlockContainer"] { padding-top: .6rem; }
+</style>
+"""
+
+
+def inject_big_screen() -> None:
+    """Dark theme and large type for the big screen page."""
+    st.html(BIG_SCREEN_CSS)
+
+
+def inject_kiosk() -> None:
+    """Hide every piece of navigation chrome on a wall screen."""
+    st.html(KIOSK_CSS)
