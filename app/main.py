@@ -24,17 +24,47 @@ def _page(name: str, *, icon: str, default: bool = False) -> st.Page:
     )
 
 
+# Page names of db.users.pages_for -> views.
+_VIEW_OF = {
+    "big_screen": "bigscreen",
+    "hotspots": "hotspots",
+    "assignments": "assignment",
+    "coverage": "coverage",
+    "data": "data",
+    "users": "admin",
+    "audit": "admin",
+}
+_ICONS = {
+    "bigscreen": "📺",
+    "hotspots": "🔥",
+    "assignment": "🧭",
+    "coverage": "🕳️",
+    "data": "🗂️",
+    "admin": "🔐",
+}
+_SECTIONS = {
+    "nav.section.monitor": ("bigscreen", "hotspots"),
+    "nav.section.work": ("assignment", "coverage"),
+    "nav.section.system": ("data", "admin"),
+}
+
+
+def allowed_views(actor: Actor) -> set[str]:
+    """The views ``actor`` may open (``db.users.pages_for`` when access control is on)."""
+    users = session.users_module()
+    if users is None:
+        return set(_ICONS)
+    return {_VIEW_OF[p] for p in users.pages_for(actor)}
+
+
 def _pages(actor: Actor) -> dict[str, list[st.Page]]:
-    monitor = [_page("bigscreen", icon="📺", default=True), _page("hotspots", icon="🔥")]
-    work = [_page("assignment", icon="🧭"), _page("coverage", icon="🕳️")]
-    system = [_page("data", icon="🗂️")]
-    if actor.can("users.manage") or actor.can("audit.read"):
-        system.append(_page("admin", icon="🔐"))
-    return {
-        t("nav.section.monitor"): monitor,
-        t("nav.section.work"): work,
-        t("nav.section.system"): system,
-    }
+    allowed = allowed_views(actor)
+    sections: dict[str, list[st.Page]] = {}
+    for section, names in _SECTIONS.items():
+        pages = [_page(n, icon=_ICONS[n], default=n == "bigscreen") for n in names if n in allowed]
+        if pages:
+            sections[t(section)] = pages
+    return sections
 
 
 @guarded

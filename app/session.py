@@ -19,6 +19,7 @@ from typing import Any
 import streamlit as st
 
 from db.access import Actor, mask_name, mask_phone
+from gis.errors import PermissionDeniedError
 
 _ACTOR = "actor"
 #: The actor main.py resolved for this run, read by the pages.
@@ -26,7 +27,7 @@ PAGE_ACTOR = "_page_actor"
 KIOSK_PARAM = "kiosk"
 
 
-def _users() -> ModuleType | None:
+def users_module() -> ModuleType | None:
     """``db.users`` when the access-control module is installed."""
     if importlib.util.find_spec("db.users") is None:
         return None
@@ -53,64 +54,64 @@ def is_kiosk() -> bool:
     return kiosk_token() is not None
 
 
-def _accounts_exist(users: ModuleType, conn: Any) -> bool:
-    probe = getattr(users, "has_users", None)
-    if probe is not None:
-        return bool(probe(conn))
+def _accounts_exist(conn: Any) -> bool:
     import sqlalchemy as sa
 
     try:
         return bool(conn.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM users)")))
-    except sa.exc.ProgrammingError:
+    except sa.exc.ProgrammingError:  # the access migration has not run on this database
         conn.rollback()
         return False
 
 
 def current_actor() -> Actor | None:
-    """The actor of this browser session, or None when someone must sign in first."""
+    """The actor of this browser session, or None when nobody may act (sign in first).
+
+    A remembered actor is re-checked on every run (``db.users.refresh_actor``), so that
+    disabling an account or revoking a screen's token takes effect at once.
+    """
     from app.data import engine
 
+    users = users_module()
     token = kiosk_token()
-    users = _users()
-    if token is not None:
-        cached = st.session_state.get(_ACTOR)
-        if isinstance(cached, Actor) and cached.role == "kiosk":
-            return cached
-        if users is None:
-            actor = Actor(username="kiosk", role="kiosk", display_name="kiosk")
-        else:
-            with engine().connect() as conn:
-                actor = users.actor_for_kiosk_token(conn, token)
-                conn.commit()
-        st.session_state[_ACTOR] = actor
-        return actor  # type: ignore[no-any-return]
     cached = st.session_state.get(_ACTOR)
-    if isinstance(cached, Actor) and cached.role != "kiosk":
-        return cached
     if users is None:
+        if token is not None:
+            return Actor(username="kiosk", role="kiosk", display_name="kiosk")
         return local_operator()
     with engine().connect() as conn:
-        if not _accounts_exist(users, conn):
-            return local_operator()
-        actor = _oidc_actor(users, conn)
+        try:
+            actor = _resolve(users, conn, token, cached)
+        except PermissionDeniedError:
+            conn.commit()  # the refusal's audit row
+            st.session_state.pop(_ACTOR, None)
+            return None
         conn.commit()
-    if actor is not None:
+    if actor is not None and actor.extra.get("auth"):
         st.session_state[_ACTOR] = actor
-    return actor  # type: ignore[no-any-return]
+    return actor
 
 
-def _oidc_actor(users: ModuleType, conn: Any) -> Actor | None:
+def _resolve(users: ModuleType, conn: Any, token: str | None, cached: Any) -> Actor | None:
+    if token is not None:
+        if isinstance(cached, Actor) and cached.role == "kiosk":
+            return users.refresh_actor(conn, cached)  # type: ignore[no-any-return]
+        return users.actor_for_kiosk_token(conn, token)  # type: ignore[no-any-return]
+    if isinstance(cached, Actor) and cached.role != "kiosk":
+        return users.refresh_actor(conn, cached)  # type: ignore[no-any-return]
+    if not _accounts_exist(conn):
+        return local_operator()
     user = getattr(st, "user", None)
-    if user is None or not getattr(user, "is_logged_in", False):
-        return None
-    return users.actor_for_oidc(conn, dict(user.to_dict()))  # type: ignore[no-any-return]
+    if oidc_configured() and user is not None and getattr(user, "is_logged_in", False):
+        return users.actor_for_oidc(conn, dict(user.to_dict()))  # type: ignore[no-any-return]
+    return None
 
 
 def sign_in(username: str, password: str) -> Actor:
     """Check a local account's password and remember the actor for this session."""
     from app.data import engine
 
-    users = _users()
+    users = users_module()
     if users is None:
         return local_operator()
     with engine().connect() as conn:
@@ -132,11 +133,10 @@ def accounts_enabled() -> bool:
     """Whether sign-in applies (the access module is installed and has accounts)."""
     from app.data import engine
 
-    users = _users()
-    if users is None:
+    if users_module() is None:
         return False
     with engine().connect() as conn:
-        return _accounts_exist(users, conn)
+        return _accounts_exist(conn)
 
 
 def oidc_configured() -> bool:

@@ -1,0 +1,331 @@
+"""Databases and servers for the dashboard's tests (AppTest pages and the browser).
+
+- :func:`seed_small` writes a tiny hand-made district whose figures are checked by hand
+  in the query tests (two street offices, four communities, eight street segments, eight
+  problems around a fixed ``now``).
+- :func:`app_database` builds, once per test session, a database of its own holding the
+  demo district at size "tests" (through ``citygrid demo``, the path a user takes), so
+  the page tests never share rows with other tests that truncate tables.
+- :func:`use_database` points the settings (and the cached engines) at it for a while.
+- :func:`serve` starts ``citygrid serve`` on a free port for the browser tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+TZ = ZoneInfo("Asia/Shanghai")
+
+#: The fixed "now" of :func:`seed_small`.
+SMALL_NOW = dt.datetime(2025, 6, 15, 12, 0, tzinfo=TZ)
+
+# Origin of the hand-made district in EPSG:4548 (about 116.40E 39.91N).
+_X0, _Y0 = 448700.0, 4419700.0
+
+
+def _box(x0: float, y0: float, w: float, h: float) -> str:
+    x1, y1 = x0 + w, y0 + h
+    return f"MULTIPOLYGON((({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0})))"
+
+
+def _line(x0: float, y0: float, x1: float, y1: float) -> str:
+    return f"MULTILINESTRING(({x0} {y0},{x1} {y1}))"
+
+
+def seed_small(conn: Connection, *, srid: int = 4548) -> dict[str, int]:
+    """Write the hand-made district; return ids by name (``so1``, ``com1``, ``seg1``...).
+
+    Street offices so1 (x 0-1000 m) and so2 (x 1000-2000 m), each with two communities
+    of 500 x 1000 m, each split in four 500 x 250 m cells. Two east-west street segments
+    per community (seg1..seg8) and one lane in com1. Heads: seg1 -> 张伟 (level 3,
+    supervisor 李强, level 2), seg2 -> 王芳, seg3 -> 张伟 and 刘洋 (a conflict).
+    Problems around :data:`SMALL_NOW`, all in so1/com1/cell 1 unless said:
+
+    ===  ===================  ==============  ============  =====================
+    no.  reported            deadline        closed        on the big screen
+    ===  ===================  ==============  ============  =====================
+    p1   today 09:00         today 13:00     -             open, yellow, new
+    p2   today 08:00         today 10:00     -             open, red, new, due
+    p3   yesterday 12:00     in 5 days       -             open, white
+    p4   10 days ago         8 days ago      9 days ago    due, closed on time
+    p5   10 days ago         8 days ago      7 days ago    due, closed late
+    p6   20 days ago (so2)   18 days ago     -             open, red, due
+    p7   today 10:00 (void)  -               -             not counted
+    p8   40 days ago         38 days ago     39 days ago   outside the window
+    ===  ===================  ==============  ============  =====================
+    """
+    ids: dict[str, int] = {}
+
+    def insert(sql: str, **params: object) -> int:
+        return int(conn.execute(sa.text(sql + " RETURNING id"), params).scalar_one())
+
+    g = f"ST_GeomFromText(:g, {srid})"
+    ids["district"] = insert(
+        f"INSERT INTO admin_areas (code, name, level, geom) VALUES ('110101000000', '东城区', "
+        f"'district', {g})",
+        g=_box(_X0, _Y0, 2000, 1000),
+    )
+    for k, (code, name) in enumerate(
+        (("110101001000", "东华门街道"), ("110101002000", "景山街道"))
+    ):
+        ids[f"so{k + 1}"] = insert(
+            f"INSERT INTO admin_areas (code, name, level, parent_code, geom) "
+            f"VALUES (:c, :n, 'street_office', '110101000000', {g})",
+            c=code, n=name, g=_box(_X0 + 1000 * k, _Y0, 1000, 1000),
+        )  # fmt: skip
+    communities = (("110101001001", "多福巷社区"), ("110101001002", "银闸社区"),
+                   ("110101002001", "吉祥社区"), ("110101002002", "黄化门社区"))  # fmt: skip
+    for k, (code, name) in enumerate(communities):
+        x = _X0 + 500 * k
+        ids[f"com{k + 1}"] = insert(
+            f"INSERT INTO admin_areas (code, name, level, parent_code, geom, population) "
+            f"VALUES (:c, :n, 'community', :p, {g}, 5000)",
+            c=code, n=name, p=code[:9] + "000", g=_box(x, _Y0, 500, 1000),
+        )  # fmt: skip
+        for j in range(4):
+            ids[f"cell{4 * k + j + 1}"] = insert(
+                f"INSERT INTO grid_cells (code, community_id, responsible_body, area_m2, geom) "
+                f"VALUES (:c, :com, :b, 125000, {g})",
+                c=f"{code}{j + 1:03d}", com=ids[f"com{k + 1}"],
+                b=None if (k, j) == (3, 3) else name, g=_box(x, _Y0 + 250 * j, 500, 250),
+            )  # fmt: skip
+        so = ids[f"so{k // 2 + 1}"]
+        for j in range(2):
+            n = 2 * k + j + 1
+            y = _Y0 + 250 + 500 * j
+            ids[f"seg{n}"] = insert(
+                f"INSERT INTO road_segments (code, road_name, from_name, to_name, kind, "
+                f"street_office_id, community_id, length_m, geom) VALUES (:c, :r, :f, :t, "
+                f"'street', :so, :com, 500, {g})",
+                c=f"S{n:03d}", r=f"{name[:2]}大街", f=f"{n}号路", t=f"{n + 1}号路",
+                so=so, com=ids[f"com{k + 1}"], g=_line(x, y, x + 500, y),
+            )  # fmt: skip
+    ids["lane1"] = insert(
+        f"INSERT INTO road_segments (code, road_name, kind, street_office_id, community_id, "
+        f"length_m, geom) VALUES ('L001', '多福胡同', 'lane', :so, :com, 200, {g})",
+        so=ids["so1"], com=ids["com1"], g=_line(_X0 + 100, _Y0 + 100, _X0 + 100, _Y0 + 300),
+    )  # fmt: skip
+    for key, name, phone, so in (("p_zhang", "张伟", "13812345678", "so1"),
+                                 ("p_wang", "王芳", "13987654321", "so1"),
+                                 ("p_liu", "刘洋", "13700001111", "so1"),
+                                 ("p_li", "李强", "13600002222", "so1"),
+                                 ("p_zhao", "赵敏", "13500003333", "so2")):  # fmt: skip
+        ids[key] = insert(
+            "INSERT INTO people (person_key, name, phone, street_office_id) VALUES (:k, :n, :p, :so)",
+            k=key, n=name, p=phone, so=ids[so],
+        )  # fmt: skip
+    for seg, person in (("seg1", "p_zhang"), ("seg2", "p_wang"), ("seg3", "p_zhang"),
+                        ("seg3", "p_liu")):  # fmt: skip
+        insert(
+            "INSERT INTO assignments (person_id, target_type, target_id, role, level, "
+            "supervisor_id, assigned_by) VALUES (:p, 'segment', :t, 'street_head', 3, :s, 'seed')",
+            p=ids[person], t=ids[seg], s=ids["p_li"],
+        )  # fmt: skip
+    insert(
+        "INSERT INTO assignments (person_id, target_type, target_id, role, level, assigned_by) "
+        "VALUES (:p, 'street_office', :t, 'street_head', 2, 'seed')",
+        p=ids["p_li"], t=ids["so1"],
+    )  # fmt: skip
+    conn.execute(
+        sa.text(
+            "INSERT INTO problem_categories (code, name, major_code, major_name, "
+            "patrol_category, deadline_value, deadline_unit) VALUES "
+            "('06010', '暴露垃圾', '06', '市容环境', 1, 4, 'work_hours'), "
+            "('07001', '非法小广告', '07', '宣传广告', 2, 24, 'hours'), "
+            "('09006', '占道经营', '09', '街面秩序', 3, 8, 'hours'), "
+            "('10001', '乱停车', '10', '交通秩序', 4, 8, 'hours'), "
+            "('11001', '井盖缺损', '11', '城市设施', 5, 24, 'hours'), "
+            "('12001', '鼠迹', '12', '病媒生物', 6, 48, 'hours')"
+        )
+    )
+    now = SMALL_NOW
+    day = dt.timedelta(days=1)
+    today = now.replace(hour=0)
+    rows = (
+        ("p1", "06010", "handling", today.replace(hour=9), today.replace(hour=13), None, "so1"),
+        ("p2", "07001", "reported", today.replace(hour=8), today.replace(hour=10), None, "so1"),
+        ("p3", "09006", "handling", now - day, now + 5 * day, None, "so1"),
+        ("p4", "10001", "closed", now - 10 * day, now - 8 * day, now - 9 * day, "so1"),
+        ("p5", "11001", "closed", now - 10 * day, now - 8 * day, now - 7 * day, "so1"),
+        ("p6", "06010", "handling", now - 20 * day, now - 18 * day, None, "so2"),
+        ("p7", "06010", "void", today.replace(hour=10), None, None, "so1"),
+        ("p8", "12001", "closed", now - 40 * day, now - 38 * day, now - 39 * day, "so1"),
+    )
+    for case, cat, status, reported, deadline, closed, so in rows:
+        com, cell, seg = ("com1", "cell1", "seg1") if so == "so1" else ("com3", "cell9", "seg5")
+        ids[case] = insert(
+            f"INSERT INTO problems (case_no, category_code, source, status, reported_at, "
+            f"deadline, closed_at, address, cell_id, community_id, street_office_id, segment_id, "
+            f"geom) VALUES (:case, :cat, 'patrol', :st, :rep, :dl, :cl, :addr, :cell, :com, :so, "
+            f":seg, ST_SetSRID(ST_MakePoint(:x, :y), {srid}))",
+            case=case, cat=cat, st=status, rep=reported, dl=deadline, cl=closed,
+            addr=f"{case} 号院", cell=ids[cell], com=ids[com], so=ids[so], seg=ids[seg],
+            x=_X0 + 100 + (1000 if so == "so2" else 0), y=_Y0 + 100,
+        )  # fmt: skip
+    for code, name, dx in (("M001", "东华门农贸市场", 0), ("M002", "银闸便民市场", 300)):
+        ids[code] = insert(
+            f"INSERT INTO premises (code, name, kind, street_office_id, community_id, geom) "
+            f"VALUES (:c, :n, 'market', :so, :com, ST_SetSRID(ST_MakePoint(:x, :y), {srid}))",
+            c=code, n=name, so=ids["so1"], com=ids["com1"], x=_X0 + 200 + dx, y=_Y0 + 600,
+        )  # fmt: skip
+    for code, state, dx in (("B001", "intact", 20), ("B002", "damaged", 320)):
+        ids[code] = insert(
+            f"INSERT INTO bait_stations (code, state, geom) "
+            f"VALUES (:c, :s, ST_SetSRID(ST_MakePoint(:x, :y), {srid}))",
+            c=code, s=state, x=_X0 + 200 + dx, y=_Y0 + 600,
+        )  # fmt: skip
+    return ids
+
+
+# --- a database of the app tests' own ----------------------------------------------------
+
+
+def _admin_engine() -> Engine:
+    from citygrid.settings import get_settings
+    from db.engine import server_url
+
+    return sa.create_engine(
+        server_url(get_settings(), database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+
+
+def _reset_caches() -> None:
+    from citygrid.settings import get_settings
+    from db.engine import get_engine
+
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    with contextlib.suppress(Exception):
+        import streamlit as st
+
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+
+@contextlib.contextmanager
+def use_database(name: str) -> Iterator[None]:
+    """Point CityGrid's settings, engines and the app's caches at database ``name``."""
+    before = os.environ.get("CITYGRID_DB_NAME")
+    os.environ["CITYGRID_DB_NAME"] = name
+    _reset_caches()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CITYGRID_DB_NAME", None)
+        else:
+            os.environ["CITYGRID_DB_NAME"] = before
+        _reset_caches()
+
+
+def app_database_name() -> str:
+    """Name of the app tests' database (beside the test database, suffix ``_app``)."""
+    base = os.environ.get("CITYGRID_TEST_DB", "citygrid_test")
+    return f"{base}_app"
+
+
+def demo_available() -> bool:
+    """Whether ``citygrid demo`` exists yet."""
+    return (ROOT / "citygrid" / "cli" / "demo_cmd.py").is_file()
+
+
+def build_app_database(name: str) -> None:
+    """Create ``name`` from scratch and load the demo district at size "tests" into it.
+
+    Uses ``citygrid demo --size tests --no-serve`` in a subprocess (a user's path); until
+    that command exists, the hand-made :func:`seed_small` district instead.
+    """
+    from db import migrate
+    from db.engine import ensure_server, make_engine
+
+    with _admin_engine().connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    with use_database(name):
+        from citygrid.settings import get_settings
+
+        ensure_server(get_settings())
+        engine = make_engine(get_settings())
+        try:
+            migrate.upgrade(engine)
+            if not demo_available():
+                with engine.begin() as conn:
+                    seed_small(conn, srid=get_settings().working_srid)
+                return
+        finally:
+            engine.dispose()
+    env = {**os.environ, "CITYGRID_DB_NAME": name}
+    result = subprocess.run(
+        [sys.executable, "-m", "citygrid", "demo", "--size", "tests", "--no-serve"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        msg = f"citygrid demo --size tests failed:\n{result.stdout}\n{result.stderr}"
+        raise RuntimeError(msg)
+
+
+# --- a running dashboard -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(database: str, *, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run ``citygrid serve`` on a free port against ``database``; yield its address."""
+    port = free_port()
+    full_env = {**os.environ, "CITYGRID_DB_NAME": database, **(env or {})}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = (ARTIFACTS / f"serve-{port}.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "citygrid", "serve", "--port", str(port), "--address", "127.0.0.1"],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            msg = f"citygrid serve did not come up on {url}; see {log.name}"
+            raise RuntimeError(msg)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
