@@ -10,8 +10,9 @@ import pytest
 import scipy.sparse as sp
 from scipy.spatial import Delaunay
 
-from gis.assignment import balanced_partition, suggest_heads, workload
+from gis.assignment import suggest_heads, workload
 from gis.errors import DataError
+from gis.partition import balanced_partition
 
 
 def _path(n: int) -> sp.csr_matrix:
