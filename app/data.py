@@ -26,9 +26,10 @@ PAGE_TTL_S = 300
 @st.cache_resource(show_spinner=False)
 def engine() -> sa.Engine:
     """The process-wide engine (starts the embedded database when needed)."""
-    from db.engine import get_engine
+    from db.engine import ensure_server, make_engine
 
-    return get_engine()
+    ensure_server()
+    return make_engine()
 
 
 def _ttl() -> int:
@@ -117,6 +118,63 @@ def people(scope_key: tuple[Any, ...]) -> pd.DataFrame:
     """Active people in the scope's street offices."""
     with engine().connect() as conn:
         return q.people(conn, scope=scope_of(scope_key))
+
+
+@st.cache_resource(ttl=PAGE_TTL_S, show_spinner=False)
+def bait_evaluation(street_office_ids: tuple[int, ...] | None) -> Any:
+    """The bait-station evaluation under the shipped profile (shared, never mutated)."""
+    from db.queries.coverage import bait_evaluation as evaluate
+    from gis.profiles import load_bait_profile
+
+    with engine().connect() as conn:
+        return evaluate(conn, profile=load_bait_profile(), street_office_ids=street_office_ids)
+
+
+@st.cache_resource(ttl=PAGE_TTL_S, show_spinner=False)
+def coverage_gaps(street_office_ids: tuple[int, ...] | None) -> dict[str, gpd.GeoDataFrame]:
+    """Every coverage-gap layer in the working CRS (shared, never mutated)."""
+    from db.queries.coverage import coverage_gaps as gaps
+    from gis.profiles import load_bait_profile
+
+    with engine().connect() as conn:
+        return gaps(conn, profile=load_bait_profile(), street_office_ids=street_office_ids)
+
+
+def bait_share(street_office_ids: tuple[int, ...] | None) -> tuple[int, int]:
+    """(premises meeting the bait-station rule, premises a rule applies to)."""
+    premises = bait_evaluation(street_office_ids).premises
+    judged = premises.loc[premises["status"].isin(["ok", "short"])]
+    return int((judged["status"] == "ok").sum()), len(judged)
+
+
+@st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
+def hotspots(
+    unit: str, start: dt.datetime, end: dt.datetime, scope_key: tuple[Any, ...]
+) -> gpd.GeoDataFrame:
+    """Gi* hot and cold spots of the period (``db.queries.hotspots.hotspots``)."""
+    from db.queries import hotspots as hot
+
+    so, _com, cats = scope_key
+    with engine().connect() as conn:
+        return hot.hotspots(
+            conn, unit=unit, start=start, end=end, patrol_categories=cats, street_office_ids=so
+        )  # type: ignore[arg-type]
+
+
+@st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
+def emerging(end: dt.datetime, months: int, scope_key: tuple[Any, ...]) -> gpd.GeoDataFrame:
+    """Emerging-hotspot patterns of grid cells over the ``months`` months before ``end``."""
+    from db.queries import hotspots as hot
+
+    so, _com, cats = scope_key
+    first = end.date().replace(day=1)
+    start = first
+    for _ in range(months):
+        start = (start - dt.timedelta(days=1)).replace(day=1)
+    with engine().connect() as conn:
+        return hot.emerging(
+            conn, unit="cell", start=start, end=first, patrol_categories=cats, street_office_ids=so
+        )
 
 
 def invalidate(*funcs: Any) -> None:

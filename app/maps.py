@@ -46,12 +46,24 @@ HOT_COLOURS = {
     -2: "#67a9cf",
     -3: "#2166ac",
 }
+#: Emerging-hotspot pattern keys (gis.emerging.PATTERN_LABELS) -> colour; "none" is not drawn.
 PATTERN_COLOURS = {
-    "new": "#ff1744",
-    "intensifying": "#ff6d00",
-    "persistent": "#b71c1c",
-    "diminishing": "#ffd54f",
-    "sporadic": "#ce93d8",
+    "new_hot": "#ff1744",
+    "consecutive_hot": "#ff5252",
+    "intensifying_hot": "#d50000",
+    "persistent_hot": "#b71c1c",
+    "diminishing_hot": "#ffab91",
+    "sporadic_hot": "#ff9100",
+    "oscillating_hot": "#ffd180",
+    "historical_hot": "#8d6e63",
+    "new_cold": "#2979ff",
+    "consecutive_cold": "#448aff",
+    "intensifying_cold": "#0d47a1",
+    "persistent_cold": "#1565c0",
+    "diminishing_cold": "#90caf9",
+    "sporadic_cold": "#00b8d4",
+    "oscillating_cold": "#80d8ff",
+    "historical_cold": "#78909c",
 }
 COUNT_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 GAP_COLOURS = (
@@ -422,13 +434,15 @@ def emerging_map(
     outlines: gpd.GeoDataFrame | None,
     *,
     style: MapStyle,
+    labels: Mapping[str, str],
     pattern_column: str = "pattern",
 ) -> folium.Map:
-    """Emerging-hotspot patterns (new, intensifying, persistent, diminishing, sporadic)."""
+    """Emerging-hotspot patterns, one layer each (``labels``: pattern key -> label)."""
     lang = style.lang
     shown = to_display(cells, style)
     m = base_map(
-        _bounds(to_display(outlines, style) if outlines is not None else None, shown), style=style
+        _bounds(to_display(outlines, style) if outlines is not None else None, shown),
+        style=style,
     )
     add_outlines(m, outlines, style=style)
     present: list[tuple[str, str]] = []
@@ -436,10 +450,10 @@ def emerging_map(
         part = shown.loc[shown[pattern_column] == pattern]
         if not len(part):
             continue
-        label = translate(f"pattern.{pattern}", lang)
+        label = f"{labels.get(pattern, pattern)} ({len(part)})"
         present.append((colour, label))
-        _layer(m, part, name=label, colour=colour, properties=["code"], fields=["code"],
-               aliases=[translate("col.code", lang)])  # fmt: skip
+        _layer(m, part, name=label, colour=colour, properties=["name"], fields=["name"],
+               aliases=[translate("col.name", lang)])  # fmt: skip
     if present:
         Legend(translate("map.legend.emerging", lang), present).add_to(m)
     return m

@@ -24,8 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -205,16 +207,15 @@ def _admin_engine() -> Engine:
 
 
 def _reset_caches() -> None:
+    import streamlit as st
+
+    from app.data import engine
     from citygrid.settings import get_settings
-    from db.engine import get_engine
 
+    engine().dispose()
+    st.cache_resource.clear()
+    st.cache_data.clear()
     get_settings.cache_clear()
-    get_engine.cache_clear()
-    with contextlib.suppress(Exception):
-        import streamlit as st
-
-        st.cache_resource.clear()
-        st.cache_data.clear()
 
 
 @contextlib.contextmanager
@@ -253,9 +254,13 @@ def build_app_database(name: str) -> None:
     from db import migrate
     from db.engine import ensure_server, make_engine
 
-    with _admin_engine().connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin = _admin_engine()
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
     with use_database(name):
         from citygrid.settings import get_settings
 
@@ -329,3 +334,29 @@ def serve(database: str, *, env: dict[str, str] | None = None) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+# --- fixtures for the page tests (import them into a test module) ------------------------
+
+_BUILT: set[str] = set()
+
+
+@pytest.fixture(scope="module")
+def app_db(engine: Engine) -> Iterator[str]:
+    """The app tests' database (built once per session), in use for one test module."""
+    name = app_database_name()
+    if name not in _BUILT:
+        build_app_database(name)
+        _BUILT.add(name)
+    with use_database(name):
+        yield name
+
+
+def app_test(page: str | None = None, *, timeout_s: float = 60) -> AppTest:
+    """An AppTest of the dashboard, run once, switched to ``page`` (a view name) if given."""
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=timeout_s)
+    at.run()
+    if page is not None:
+        at.switch_page(f"views/{page}.py")
+        at.run()
+    return at

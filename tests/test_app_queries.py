@@ -30,8 +30,7 @@ def test_big_screen_kpis_follow_the_documented_rules(conn: Connection, ids: dict
     assert k["on_time_rate"] == pytest.approx(0.25)
     # 8 street segments (the lane does not count); seg1 and seg2 headed, seg3 twice
     assert (k["segments"], k["segments_headed"]) == (8, 3)
-    # two markets; only M001 has an intact station within 50 m
-    assert (k["premises"], k["premises_covered"], k["bait_coverage"]) == (2, 1, 0.5)
+    assert (k["stations"], k["stations_intact"]) == (2, 1)
 
 
 def test_yellow_moves_with_the_fraction(conn: Connection, ids: dict[str, int]) -> None:
@@ -43,8 +42,7 @@ def test_yellow_moves_with_the_fraction(conn: Connection, ids: dict[str, int]) -
 
 def test_scope_limits_every_figure(conn: Connection, ids: dict[str, int]) -> None:
     k = q.big_screen_kpis(conn, now=SMALL_NOW, scope=Scope(street_office_ids=(ids["so2"],)))
-    assert (k["open"], k["red"], k["due"], k["segments"], k["premises"]) == (1, 1, 1, 4, 0)
-    assert k["bait_coverage"] is None
+    assert (k["open"], k["red"], k["due"], k["segments"]) == (1, 1, 1, 4)
     sanitation = q.big_screen_kpis(conn, now=SMALL_NOW, scope=Scope(patrol_categories=(1,)))
     assert (sanitation["open"], sanitation["new_today"]) == (2, 1)  # p1, p6; p1
 

@@ -38,7 +38,8 @@ def _kpi(value: str, label: str, hint: str = "", tone: str = "") -> str:
     )
 
 
-def _kpis(k: dict[str, Any]) -> str:
+def _kpis(k: dict[str, Any], bait: tuple[int, int]) -> str:
+    ok, judged = bait
     cards = [
         _kpi(f"{k['new_today']:,}", t("big.new_today")),
         _kpi(f"{k['open']:,}", t("big.open")),
@@ -62,9 +63,9 @@ def _kpis(k: dict[str, Any]) -> str:
             t("big.heads_help", headed=f"{k['segments_headed']:,}", total=f"{k['segments']:,}"),
         ),
         _kpi(
-            ui.pct(k["bait_coverage"]),
+            ui.pct(ok / judged if judged else None),
             t("big.bait_coverage"),
-            t("big.bait_help", covered=f"{k['premises_covered']:,}", total=f"{k['premises']:,}"),
+            t("big.bait_help", covered=f"{ok:,}", total=f"{judged:,}"),
         ),
     ]
     return f'<div class="cg-kpis">{"".join(cards)}</div>'
@@ -182,7 +183,7 @@ def board() -> None:
         f'<p class="cg-title">{html.escape(t("big.title", area=f.area_name))}</p>'
         f'<p class="cg-sub">{html.escape(t("big.updated", time=moment.strftime("%Y-%m-%d %H:%M"), seconds=REFRESH_S))}</p>'
     )
-    st.html(_kpis(d["kpis"]))
+    st.html(_kpis(d["kpis"], data.bait_share(key[0])))
     left, middle, right = st.columns([5, 3, 3], gap="medium")
     with left:
         st.html(f'<div class="cg-panel"><h3>{html.escape(t("big.map"))}</h3></div>')

@@ -30,6 +30,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from db.access import Actor
 from db.queries.density import DEFAULT_TZ, PATROL_CATEGORY_NAMES, as_datetime
 from gis.errors import DataError
 
@@ -177,9 +178,9 @@ def big_screen_kpis(
     (open problems by supervision colour, see the module docstring), ``due``,
     ``closed``, ``closed_on_time``, ``closure_rate``, ``on_time_rate`` (over the last
     ``window_days``), ``segments``, ``segments_headed``, ``head_share`` (street
-    segments with an active level-3 street head), ``stations``, ``stations_intact``,
-    ``premises``, ``premises_covered`` and ``bait_coverage`` (key premises and markets
-    with an intact bait station within 50 m), and ``now``.
+    segments with an active level-3 street head), ``stations``, ``stations_intact``
+    and ``now``. Bait-station coverage by the rule profile is for
+    :func:`db.queries.coverage.bait_evaluation` to judge.
     """
     if not 0 < yellow_fraction < 1:
         msg = f"yellow_fraction must be between 0 and 1, got {yellow_fraction}"
@@ -219,31 +220,21 @@ def big_screen_kpis(
 
 def _coverage_kpis(conn: Connection, *, scope: Scope) -> dict[str, Any]:
     seg_where, params = scope.area_sql(so_column="s.street_office_id", com_column="s.community_id")
-    prem_where, _ = scope.area_sql(so_column="x.street_office_id", com_column="x.community_id")
     sql = f"""
         WITH heads AS (
             SELECT DISTINCT target_id FROM assignments
             WHERE target_type = 'segment' AND role = 'street_head' AND valid_to IS NULL
               AND (level = 3 OR level IS NULL)
-        ), places AS (
-            SELECT x.geom FROM premises x WHERE true{prem_where}
-            UNION ALL
-            SELECT x.geom FROM markets x WHERE true{prem_where}
         )
         SELECT
           (SELECT count(*) FROM road_segments s WHERE s.kind = 'street'{seg_where}) AS segments,
           (SELECT count(*) FROM road_segments s JOIN heads h ON h.target_id = s.id
            WHERE s.kind = 'street'{seg_where}) AS segments_headed,
-          (SELECT count(*) FROM places) AS premises,
-          (SELECT count(*) FROM places pl WHERE EXISTS (
-              SELECT 1 FROM bait_stations b
-              WHERE b.state = 'intact' AND ST_DWithin(b.geom, pl.geom, 50))) AS premises_covered,
           (SELECT count(*) FROM bait_stations) AS stations,
           (SELECT count(*) FROM bait_stations WHERE state = 'intact') AS stations_intact
     """
     row = {k: int(v or 0) for k, v in conn.execute(sa.text(sql), params).mappings().one().items()}
     row["head_share"] = _rate(row["segments_headed"], row["segments"])
-    row["bait_coverage"] = _rate(row["premises_covered"], row["premises"])
     return row
 
 
@@ -602,3 +593,101 @@ def people(conn: Connection, *, scope: Scope = ALL, active_only: bool = True) ->
         """,
         params,
     )
+
+
+# --- the monthly report -------------------------------------------------------------------
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def monthly_figures(
+    conn: Connection,
+    *,
+    month: dt.date,
+    now: dt.datetime,
+    actor: Actor,
+    scope: Scope = ALL,
+    tz: str = DEFAULT_TZ,
+) -> dict[str, Any]:
+    """The figures of the monthly report (月通报) of ``month``, for ``actor`` to read.
+
+    Returns the keyword arguments of :class:`reports.monthly.MonthlyReport` except the
+    area name and language: ``month``, ``kpis``, ``categories``, ``rank_so``,
+    ``rank_com``, ``hot_cells`` (significant Gi* cells of the month), ``outlines``
+    (street offices, in the working CRS) and ``top`` (ten hottest cells with who
+    answers for them, masked unless ``actor`` may read personal data).
+    """
+    from db.queries import hotspots as hot
+
+    first = _month_start(month)
+    start = as_datetime(first, tz=tz)
+    end = as_datetime(_next_month(first), tz=tz)
+    previous = as_datetime(_month_start(first - dt.timedelta(days=1)), tz=tz)
+    now = as_datetime(now, tz=tz)
+    so = scope.street_office_ids
+    rank_so = rankings(conn, unit="street_office", start=start, end=end, now=now, scope=scope)
+    rank_com = rankings(conn, unit="community", start=start, end=end, now=now, scope=scope)
+    cats = category_counts(conn, start=start, end=end, now=now, scope=scope)
+    cats_prev = category_counts(conn, start=previous, end=start, now=now, scope=scope)
+    categories = pd.DataFrame({"n": cats["n"]}).join(
+        cats_prev[["n"]].rename(columns={"n": "n_previous"}), how="outer"
+    )
+    categories = categories.fillna(0).astype("int64").reset_index()
+    categories["name"] = [
+        PATROL_CATEGORY_NAMES.get(int(c), "其他" if c == 0 else str(c))
+        for c in categories["patrol_category"]
+    ]
+    due = int(rank_so["due"].sum())
+    closed = int(rank_so["closed"].sum())
+    on_time = int(rank_so["closed_on_time"].sum())
+    kpis = {
+        "n": int(cats["n"].sum()),
+        "n_previous": int(cats_prev["n"].sum()),
+        "due": due,
+        "closed": closed,
+        "closed_on_time": on_time,
+        "closure_rate": _rate(closed, due),
+        "on_time_rate": _rate(on_time, due),
+    }
+    cells = hot.hotspots(
+        conn,
+        unit="cell",
+        start=start,
+        end=end,
+        patrol_categories=scope.patrol_categories,
+        street_office_ids=so,
+        tz=tz,
+    )
+    top = hot.top_n(conn, cells, unit="cell", actor=actor, n=10)
+    top = pd.DataFrame(
+        {
+            "rank": top["rank"],
+            "code": top["code"],
+            "name": top["community"].fillna(top["name"]),
+            "n": top["n"],
+            "gi_z": top["gi_z"],
+            "head": top["responsible_body"].where(
+                top["grid_worker_name"].isna(),
+                top["responsible_body"] + "（" + top["grid_worker_name"].fillna("") + "）",
+            ),
+            "phone": top["grid_worker_phone"],
+        }
+    )
+    significant = cells.loc[cells["gi_class"] != 0, ["code", "n", "gi_class", "geometry"]]
+    lines = outlines(conn, level="street_office", scope=scope, simplify_m=20.0).to_crs(cells.crs)
+    return {
+        "month": first,
+        "kpis": kpis,
+        "categories": categories[["patrol_category", "name", "n", "n_previous"]],
+        "rank_so": rank_so,
+        "rank_com": rank_com,
+        "hot_cells": significant,
+        "outlines": lines,
+        "top": top,
+    }

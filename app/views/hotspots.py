@@ -1,0 +1,154 @@
+"""热点研判: hot and cold spots, this period against the last, emerging patterns,
+the top 10 with their street heads, and the monthly report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+
+from app import data, ui
+from app.guard import guarded
+from app.i18n import current_lang, t
+from app.maps import emerging_map, hotspot_map
+from app.session import page_actor
+from app.state import Filters, filters, now
+from db.access import Actor
+
+#: Months of history behind the emerging-hotspot patterns.
+EMERGING_MONTHS = 12
+REPORT = "hot_report"
+
+
+def _display(frame: gpd.GeoDataFrame, *, simplify_m: float) -> gpd.GeoDataFrame:
+    """Only what the map shows: significant units, simplified, in lon/lat."""
+    shown = frame.loc[frame["gi_class"] != 0]
+    return gpd.GeoDataFrame(
+        {
+            "id": shown.index.astype(int),
+            "name": shown["name"].astype(str),
+            "n": shown["n"].astype(int),
+            "z": shown["gi_z"].round(2),
+            "class": shown["gi_class"].astype(int),
+        },
+        geometry=shown.geometry.simplify(simplify_m).to_crs(4326).to_numpy(),
+        crs=4326,
+    )
+
+
+def _comparison(frame: pd.DataFrame) -> None:
+    n, prev = int(frame["n"].sum()), int(frame["n_previous"].sum())
+    change = "—" if not prev else f"{(n - prev) / prev * 100:+.1f}%"
+    c1, c2, c3 = st.columns(3)
+    c1.metric(t("hot.this_period"), f"{n:,}", delta=None if not prev else f"{n - prev:+,}",
+              delta_color="inverse")  # fmt: skip
+    c2.metric(t("hot.last_period"), f"{prev:,}")
+    c3.metric(t("col.change_pct"), change)
+    st.caption(t("hot.compare", n=f"{n:,}", prev=f"{prev:,}", change=change))
+
+
+def _top(frame: gpd.GeoDataFrame, unit: str, actor: Actor) -> None:
+    from db.queries.hotspots import top_n
+
+    with data.engine().connect() as conn:
+        top = top_n(conn, frame, unit=unit, actor=actor, n=10)  # type: ignore[arg-type]
+    columns = {"rank": "big.rank.col.rank", "code": "col.code", "name": "col.name",
+               "n": "col.n", "gi_z": "col.z"}  # fmt: skip
+    if unit == "segment":
+        columns |= {"street_head_name": "col.head", "street_head_phone": "col.phone",
+                    "supervisor_name": "col.supervisor"}  # fmt: skip
+    else:
+        columns |= {"responsible_body": "col.head", "grid_worker_phone": "col.phone"}
+    ui.table(top.assign(gi_z=top["gi_z"].round(2)), columns)
+
+
+def _report(f: Filters, actor: Actor) -> None:
+    from db.queries.dashboard import monthly_figures
+    from reports.monthly import MonthlyReport, monthly_excel, monthly_pdf
+
+    st.subheader(t("hot.report"))
+    today = now().date()
+    months = [(today.replace(day=1) - dt.timedelta(days=31 * k)).replace(day=1) for k in range(12)]
+    month = st.selectbox(t("hot.report.month"), months, index=1,
+                         format_func=lambda m: f"{m:%Y-%m}")  # fmt: skip
+    if not actor.can("report.export"):
+        return
+    if st.button(t("hot.report.make"), key="hot_report_make"):
+        from db.audit import record
+
+        with data.engine().begin() as conn:
+            figures = monthly_figures(
+                conn, month=month, now=now(), actor=actor, scope=f.scope(actor)
+            )
+            record(conn, actor, "export", entity_type="report", entity_id="monthly",
+                   detail={"month": f"{month:%Y-%m}", "lang": current_lang()})  # fmt: skip
+        report = MonthlyReport(**figures, area_name=f.area_name, lang=current_lang())
+        stem = f"monthly-{month:%Y-%m}"
+        st.session_state[REPORT] = (stem, monthly_pdf(report), monthly_excel(report))
+    ready = st.session_state.get(REPORT)
+    if ready:
+        stem, pdf, xlsx = ready
+        c1, c2 = st.columns(2)
+        c1.download_button(t("hot.report.pdf"), pdf, file_name=f"{stem}.pdf",
+                           mime="application/pdf", key="hot_pdf")  # fmt: skip
+        c2.download_button(t("hot.report.xlsx"), xlsx, file_name=f"{stem}.xlsx", key="hot_xlsx")
+
+
+@guarded
+def page() -> None:
+    """The hotspot review page."""
+    from gis.emerging import PATTERN_LABELS
+
+    actor = page_actor()
+    st.title(t("hot.title"))
+    if not ui.has_data():
+        return
+    f = filters()
+    key = f.scope_key(actor)
+    unit = st.segmented_control(
+        t("hot.unit"), ["cell", "segment"], default="cell", key="hot_unit",
+        format_func=lambda u: t(f"hot.unit.{u}"),
+    ) or "cell"  # fmt: skip
+    frame = data.hotspots(unit, f.start, f.end, key)
+    outline = data.outlines("street_office", key, 15.0)
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        m = hotspot_map(
+            _display(frame, simplify_m=2.0 if unit == "cell" else 3.0),
+            outline,
+            style=ui.map_style(),
+            line=unit == "segment",
+        )
+        ui.show_map(m, key=f"hot_map_{unit}", height=540)
+    with right:
+        _comparison(frame)
+        st.subheader(t("hot.top"))
+        _top(frame, unit, actor)
+    st.subheader(t("hot.emerging"))
+    trend = data.emerging(f.end, EMERGING_MONTHS, key)
+    lang_i = 0 if current_lang() == "zh" else 1
+    moving = trend.loc[trend["pattern"] != "none"]
+    shown = gpd.GeoDataFrame(
+        {"name": moving["code"].astype(str), "pattern": moving["pattern"]},
+        geometry=moving.geometry.simplify(2.0).to_crs(4326).to_numpy(),
+        crs=4326,
+    )
+    e1, e2 = st.columns([3, 2], gap="medium")
+    with e1:
+        m2 = emerging_map(
+            shown,
+            outline,
+            style=ui.map_style(),
+            labels={k: v[lang_i] for k, v in PATTERN_LABELS.items()},
+        )
+        ui.show_map(m2, key="emerging_map", height=420)
+    with e2:
+        counts = trend["pattern"].value_counts().rename_axis("pattern").reset_index(name="count")
+        counts["pattern"] = [PATTERN_LABELS[p][lang_i] for p in counts["pattern"]]
+        ui.table(counts, {"pattern": "col.class", "count": "col.count"})
+    _report(f, actor)
+
+
+page()
