@@ -174,3 +174,12 @@ def test_names_are_reduced_to_a_shown_base_name(sent: str, shown: str) -> None:
 def test_file_contents_with_markup_inside_cells_are_just_csv() -> None:
     data = "名称,备注\n<script>alert(1)</script>,'); DROP TABLE people;--\n".encode()
     assert check("hostile.csv", data).type == "csv"
+
+
+def test_the_examples_in_the_docstrings_hold() -> None:
+    import doctest
+
+    import etl.uploads
+
+    result = doctest.testmod(etl.uploads)
+    assert (result.attempted > 0, result.failed) == (True, 0)

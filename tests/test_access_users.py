@@ -360,3 +360,10 @@ def test_pages_follow_the_role() -> None:
     assert users.pages_for(Actor(username="screen", role="kiosk")) == {"big_screen"}
     assert "users" not in users.pages_for(Actor(username="p", role="planner"))
     assert "audit" in users.pages_for(Actor(username="a", role="admin"))
+
+
+def test_the_examples_in_the_docstrings_hold() -> None:
+    import doctest
+
+    result = doctest.testmod(users)
+    assert (result.attempted > 0, result.failed) == (True, 0)
