@@ -6,13 +6,11 @@ import streamlit as st
 
 BIG_SCREEN_CSS = """
 <style>
-[data-testid="stApp"], [data-testid="stAppViewContainer"], [data-testid="stHeader"] {
-  background: #07111f; color: #e6eefc;
-}
+[data-testid="stMain"], [data-testid="stHeader"] { background: #07111f; color: #e6eefc; }
 [data-testid="stMainBlockContainer"] { max-width: 100%; padding: 1rem 1.5rem 2rem 1.5rem; }
-[data-testid="stApp"] h1, [data-testid="stApp"] h2, [data-testid="stApp"] h3,
-[data-testid="stApp"] p, [data-testid="stApp"] span, [data-testid="stApp"] label,
-[data-testid="stCaptionContainer"] { color: #e6eefc; }
+[data-testid="stMain"] h1, [data-testid="stMain"] h2, [data-testid="stMain"] h3,
+[data-testid="stMain"] p, [data-testid="stMain"] span, [data-testid="stMain"] label,
+[data-testid="stMain"] [data-testid="stCaptionContainer"] { color: #e6eefc; }
 .cg-title { font-size: 2.6rem; font-weight: 700; letter-spacing: .08em; text-align: center;
   color: #e6eefc; margin: 0; }
 .cg-sub { text-align: center; color: #8fb3e8; font-size: 1.1rem; margin-bottom: .4rem; }
@@ -28,7 +26,9 @@ BIG_SCREEN_CSS = """
 .cg-panel { background: #0b1a2e; border: 1px solid #1f4b7a; border-radius: 10px;
   padding: .6rem .9rem; }
 .cg-panel h3 { font-size: 1.4rem; margin: 0 0 .4rem 0; color: #9cc2f5; }
-.cg-rank { width: 100%; border-collapse: collapse; font-size: 1.2rem; }
+.cg-rank { width: 100%; border-collapse: collapse; font-size: 1.15rem; }
+.cg-rank td, .cg-rank th { white-space: nowrap; }
+.cg-rank td.name { overflow: hidden; text-overflow: ellipsis; max-width: 9em; }
 .cg-rank td, .cg-rank th { padding: .25rem .4rem; border-bottom: 1px solid #16365a;
   color: #e6eefc; text-align: left; }
 .cg-rank th { color: #8fb3e8; font-weight: 400; }

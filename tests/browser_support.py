@@ -49,14 +49,16 @@ def _line(x0: float, y0: float, x1: float, y1: float) -> str:
     return f"MULTILINESTRING(({x0} {y0},{x1} {y1}))"
 
 
-def seed_small(conn: Connection, *, srid: int = 4548) -> dict[str, int]:
+def seed_small(
+    conn: Connection, *, srid: int = 4548, now: dt.datetime = SMALL_NOW
+) -> dict[str, int]:
     """Write the hand-made district; return ids by name (``so1``, ``com1``, ``seg1``...).
 
     Street offices so1 (x 0-1000 m) and so2 (x 1000-2000 m), each with two communities
     of 500 x 1000 m, each split in four 500 x 250 m cells. Two east-west street segments
     per community (seg1..seg8) and one lane in com1. Heads: seg1 -> 张伟 (level 3,
     supervisor 李强, level 2), seg2 -> 王芳, seg3 -> 张伟 and 刘洋 (a conflict).
-    Problems around :data:`SMALL_NOW`, all in so1/com1/cell 1 unless said:
+    Problems around ``now`` (default :data:`SMALL_NOW`), in so1/com1/cell 1 unless said:
 
     ===  ===================  ==============  ============  =====================
     no.  reported            deadline        closed        on the big screen
@@ -155,7 +157,7 @@ def seed_small(conn: Connection, *, srid: int = 4548) -> dict[str, int]:
             "('12001', '鼠迹', '12', '病媒生物', 6, 48, 'hours')"
         )
     )
-    now = SMALL_NOW
+    now = now.astimezone(TZ).replace(hour=12, minute=0, second=0, microsecond=0)
     day = dt.timedelta(days=1)
     today = now.replace(hour=0)
     rows = (
@@ -270,7 +272,7 @@ def build_app_database(name: str) -> None:
             migrate.upgrade(engine)
             if not demo_available():
                 with engine.begin() as conn:
-                    seed_small(conn, srid=get_settings().working_srid)
+                    seed_small(conn, srid=get_settings().working_srid, now=dt.datetime.now(TZ))
                 return
         finally:
             engine.dispose()
@@ -352,9 +354,11 @@ def app_db(engine: Engine) -> Iterator[str]:
         yield name
 
 
-def app_test(page: str | None = None, *, timeout_s: float = 60) -> AppTest:
-    """An AppTest of the dashboard, run once, switched to ``page`` (a view name) if given."""
+def app_test(page: str | None = None, *, run: bool = True, timeout_s: float = 60) -> AppTest:
+    """An AppTest of the dashboard, run once (unless ``run`` is false), switched to ``page``."""
     at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=timeout_s)
+    if not run:
+        return at
     at.run()
     if page is not None:
         at.switch_page(f"views/{page}.py")

@@ -131,7 +131,7 @@ def _ranking(frame: pd.DataFrame, title: str, limit: int) -> str:
     for _, r in frame.head(limit).iterrows():
         red = int(r["red"])
         rows.append(
-            f'<tr><td class="n">{int(r["rank"])}</td><td>{html.escape(str(r["name"]))}</td>'
+            f'<tr><td class="n">{int(r["rank"])}</td><td class="name">{html.escape(str(r["name"]))}</td>'
             f'<td class="n">{ui.pct(r["on_time_rate"])}</td>'
             f'<td class="n">{ui.pct(r["closure_rate"])}</td>'
             f'<td class="n{" red" if red else ""}">{red}</td></tr>'
