@@ -356,8 +356,8 @@ def emerging_hotspots(
             "n_periods": y.shape[1],
             "final_z": z[:, -1],
             "final_class": classes[:, -1],
-            "total": y.sum(axis=1),
-            "final_count": y[:, -1],
+            "total": counts.sum(axis=1).to_numpy(),
+            "final_count": counts.iloc[:, -1].to_numpy(),
         },
         index=counts.index,
     )
