@@ -22,6 +22,7 @@ _COMMANDS = (
     "citygrid.cli.coverage_cmd",
     "citygrid.cli.user_cmd",
     "citygrid.cli.kiosk_cmd",
+    "citygrid.cli.analyse_cmd",
 )
 
 
