@@ -200,13 +200,10 @@ def resolve_street_offices(conn: Connection, codes: Sequence[str] | None) -> lis
     if not cleaned:
         msg = "no street office given; give at least one code, or none at all for every area"
         raise DataError(msg)
-    known = dict(
-        conn.execute(
-            sa.text(
-                "SELECT code, name FROM admin_areas WHERE level = 'street_office' ORDER BY code"
-            )
-        ).all()
+    rows = conn.execute(
+        sa.text("SELECT code, name FROM admin_areas WHERE level = 'street_office' ORDER BY code")
     )
+    known = {str(r.code): str(r.name) for r in rows}
     unknown = [c for c in cleaned if c not in known]
     if unknown:
         listing = ", ".join(f"{c} {n}" for c, n in list(known.items())[:12]) or "none loaded yet"
