@@ -1,0 +1,45 @@
+"""The hotspot review page in AppTest: period comparison, top 10, the monthly report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.browser_support import app_db, app_test  # noqa: F401
+
+pytestmark = [pytest.mark.db, pytest.mark.usefixtures("app_db")]
+
+
+def test_hotspot_page_compares_periods_and_lists_the_top_ten() -> None:
+    from app.data import engine
+    from app.state import period_bounds
+    from db.queries.density import density
+
+    at = app_test("hotspots")
+    assert not at.exception and not at.error
+    today = dt.datetime.now().date()
+    start, end = period_bounds("30d", today)
+    with engine().connect() as conn:
+        counts = density(conn, unit="cell", start=start, end=end)
+    assert at.metric[0].value == f"{int(counts['n'].sum()):,}"
+    assert at.metric[1].value == f"{int(counts['n_previous'].sum()):,}"
+    top = at.dataframe[0].value
+    assert 0 < len(top) <= 10
+    assert list(top.columns[:3]) == ["名次", "编码", "名称"]
+    assert len(at.get("component_instance")) == 2  # hot spots, emerging patterns
+
+
+def test_segment_hotspots_name_the_street_head() -> None:
+    at = app_test("hotspots")
+    at.button_group[0].set_value("segment").run()
+    assert not at.exception and not at.error
+    assert "街长" in at.dataframe[0].value.columns
+
+
+def test_monthly_report_is_built_as_pdf_and_excel() -> None:
+    at = app_test("hotspots")
+    at.button(key="hot_report_make").click().run()
+    assert not at.exception and not at.error
+    downloads = at.get("download_button")
+    assert len(downloads) == 2
