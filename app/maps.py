@@ -151,12 +151,15 @@ def _geojson(frame: gpd.GeoDataFrame, properties: Sequence[str]) -> dict[str, An
 
 
 def _plain_value(value: Any) -> Any:
+    # Leaflet tooltips insert property values as HTML: send text, never markup.
+    if isinstance(value, str):
+        return html.escape(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
         return None if np.isnan(value) else round(float(value), 3)
-    if value is not None and not isinstance(value, str | int | bool):
-        return str(value)
+    if value is not None and not isinstance(value, int | bool):
+        return html.escape(str(value))
     return value
 
 
@@ -330,7 +333,8 @@ def _layer(
     )
     folium.GeoJson(
         _geojson(frame, properties),
-        name=name,
+        # Leaflet's layer control shows names as HTML: escape them (names can be people's).
+        name=html.escape(name),
         style_function=lambda _f: style,
         highlight_function=lambda _f: {"weight": weight + 3} if line else {"fillOpacity": 0.9},
         tooltip=tooltip,
@@ -343,7 +347,7 @@ def count_classes(values: pd.Series, *, n_classes: int = 5) -> tuple[np.ndarray,
 
     >>> idx, labels = count_classes(pd.Series([1, 1, 2, 3, 8, 20]), n_classes=3)
     >>> idx.tolist(), labels
-    ([0, 0, 0, 1, 2, 2], ['1–2', '3–8', '9–20'])
+    ([0, 0, 0, 1, 2, 2], ['1–2', '3–5', '6–20'])
     """
     arr = values.to_numpy(dtype=float)
     if not len(arr):
@@ -531,7 +535,7 @@ def coverage_map(
         colour = GAP_COLOURS[k % len(GAP_COLOURS)]
         label = f"{labels.get(key, key)} ({len(frame)})"
         present.append((colour, label))
-        group = folium.FeatureGroup(name=label)
+        group = folium.FeatureGroup(name=html.escape(label))
         line = bool(frame.geom_type.isin(["LineString", "MultiLineString"]).all())
         _layer(group, frame, name=label, colour=colour, properties=["name", "reason"],
                fields=[f for f in ("name", "reason") if f in frame.columns],
@@ -542,7 +546,7 @@ def coverage_map(
     if sites_shown is not None:
         label = f"{translate('map.gap.sites', lang)} ({len(sites_shown)})"
         present.append(("#00c853", label))
-        group = folium.FeatureGroup(name=label)
+        group = folium.FeatureGroup(name=html.escape(label))
         _layer(group, sites_shown, name=label, colour="#00c853", properties=["name"])
         group.add_to(m)
     if present:

@@ -14,7 +14,7 @@ import streamlit as st
 
 from app import data, ui
 from app.guard import guarded
-from app.i18n import t
+from app.i18n import current_lang, t
 from app.maps import segment_map
 from app.session import page_actor, show_name, show_phone
 from app.state import filters
@@ -23,6 +23,9 @@ from gis.errors import ConflictError
 
 SELECTED = "assign_selected"
 SUGGESTION = "assign_suggestion"
+DONE = "assign_done"
+CONFLICT = "assign_conflict"
+VIOLATIONS = "assign_violations"
 #: Most segments drawn at once; above it a street office must be chosen first.
 MAP_LIMIT = 3000
 
@@ -67,7 +70,30 @@ def _person_label(people: pd.DataFrame, actor: Actor) -> dict[int, str]:
     }
 
 
-def _desk(segment: pd.Series, people: pd.DataFrame, actor: Actor, key: tuple[Any, ...]) -> None:
+def _versioned_write(func: Any, **kwargs: Any) -> Any:
+    """Run one write of ``db.queries.assignments``; a lost update becomes a message."""
+    try:
+        with data.engine().begin() as conn:
+            return func(conn, page_actor(), **kwargs)
+    except ConflictError as exc:
+        data.invalidate(data.segment_status)
+        st.session_state[CONFLICT] = str(exc)
+        return None
+
+
+def _after_write(result: Any, message: str) -> None:
+    data.invalidate(data.segment_status, data.people, data.big_screen, data.coverage_gaps)
+    st.session_state[DONE] = message
+    violations = getattr(result, "violations", None)
+    st.session_state[VIOLATIONS] = (
+        violations if violations is not None and len(violations) else None
+    )
+    st.rerun()
+
+
+def _desk(segment: pd.Series, people: pd.DataFrame, actor: Actor) -> None:
+    from db.queries import assignments as writes
+
     st.markdown(f"**{segment['label']}**")
     st.caption(
         t(
@@ -80,44 +106,210 @@ def _desk(segment: pd.Series, people: pd.DataFrame, actor: Actor, key: tuple[Any
     if not actor.can("assign.write") or not actor.covers(segment["street_office_id"]):
         st.info(t("assign.readonly"))
         return
-    writes = _module("db.queries.assignments")
-    if writes is None:
-        _pending("db.queries.assignments")
-        return
     labels = _person_label(people, actor)
     ids = [None, *labels]
     head_now = None if pd.isna(segment["head_id"]) else int(segment["head_id"])
     sup_now = None if pd.isna(segment["supervisor_id"]) else int(segment["supervisor_id"])
     seg_id = int(segment["id"])
-    with st.form(f"assign_{seg_id}"):
-        head = st.selectbox(t("assign.head"), ids, index=ids.index(head_now) if head_now in ids else 0,
-                            format_func=lambda i: t("assign.nobody") if i is None else labels[i])  # fmt: skip
-        sup = st.selectbox(t("assign.supervisor"), ids, index=ids.index(sup_now) if sup_now in ids else 0,
-                           format_func=lambda i: t("assign.nobody") if i is None else labels[i])  # fmt: skip
+    lane = segment["kind"] == "lane"
+    # The version the planner saw travels with the form: a lost update is refused.
+    version = int(segment["version"])
+    with st.form(f"assign_{seg_id}_{version}"):
+        head = st.selectbox(
+            t("assign.lane_head" if lane else "assign.head"), ids,
+            index=ids.index(head_now) if head_now in ids else 0,
+            format_func=lambda i: t("assign.nobody") if i is None else labels[i],
+        )  # fmt: skip
+        sup = None
+        if not lane:
+            sup = st.selectbox(
+                t("assign.supervisor"), ids, index=ids.index(sup_now) if sup_now in ids else 0,
+                format_func=lambda i: t("assign.nobody") if i is None else labels[i],
+            )  # fmt: skip
         note = st.text_input(t("assign.note"), max_chars=200)
-        # The version the planner saw travels with the form: a lost update is refused.
-        version = int(segment["version"])
         saved = st.form_submit_button(t("assign.save"), type="primary")
     if not saved:
         return
-    try:
-        with data.engine().begin() as conn:
-            writes.assign_segment(
-                conn,
-                actor,
-                segment_id=seg_id,
-                person_id=head,
-                supervisor_id=sup,
-                expected_version=version,
-                note=note or None,
-            )
-    except ConflictError:
-        data.invalidate(data.segment_status)
-        st.error(t("assign.conflict", version=version))
+    if head is None:
+        result = _versioned_write(writes.end_head, segment_id=seg_id, expected_version=version,
+                                  role="lane_head" if lane else "street_head")  # fmt: skip
+    elif lane:
+        result = _versioned_write(writes.assign_lane_head, segment_id=seg_id, person_id=head,
+                                  expected_version=version)  # fmt: skip
+    else:
+        result = _versioned_write(writes.assign_street_head, segment_id=seg_id, person_id=head,
+                                  expected_version=version, supervisor_id=sup,
+                                  note=note or None)  # fmt: skip
+    if result is None:
+        st.rerun()
+    name = (
+        t("assign.nobody")
+        if head is None
+        else show_name(actor, people.set_index("id").loc[head, "name"])
+    )
+    _after_write(result, t("assign.saved", label=segment["label"], head=name))
+
+
+def _suggest(so: int | None, people: pd.DataFrame, actor: Actor) -> None:
+    from db.queries import assignments as writes
+
+    if so is None:
+        st.info(t("assign.pick_so"))
         return
-    data.invalidate(data.segment_status, data.big_screen)
-    st.success(t("assign.saved", label=segment["label"], head=labels.get(head, t("assign.nobody"))))
-    st.rerun()
+    labels = _person_label(people, actor)
+    with st.form("assign_suggest"):
+        chosen = st.multiselect(t("assign.suggest.people"), list(labels),
+                                format_func=labels.__getitem__)  # fmt: skip
+        lock = st.checkbox(t("assign.suggest.lock"), value=True)
+        run = st.form_submit_button(t("assign.suggest.run"))
+    if run:
+        with data.engine().connect() as conn:
+            suggestion, versions = writes.suggest(
+                conn, street_office_id=so, people=chosen or None, lock_existing=lock
+            )
+        st.session_state[SUGGESTION] = (so, suggestion, versions)
+        st.rerun()
+    held = st.session_state.get(SUGGESTION)
+    if not held or held[0] != so:
+        return
+    _so, suggestion, versions = held
+    st.info(t("assign.suggest.result", n=len(suggestion.assignment),
+              ratio=suggestion.max_over_mean))  # fmt: skip
+    heads = suggestion.heads.assign(
+        name=[
+            show_name(actor, people.set_index("id")["name"].get(p)) for p in suggestion.heads.index
+        ]
+    )
+    st.dataframe(heads[["name", "n_segments", "length_m", "workload", "ratio", "pieces"]],
+                 hide_index=True)  # fmt: skip
+    c1, c2 = st.columns(2)
+    if actor.can("assign.write") and c1.button(t("assign.suggest.accept"), type="primary",
+                                               key="assign_accept"):  # fmt: skip
+        assignment = {int(k): int(v) for k, v in suggestion.assignment["person_id"].items()}
+        result = _versioned_write(writes.apply_suggestion, street_office_id=so,
+                                  assignment=assignment, expected_versions=versions)  # fmt: skip
+        st.session_state.pop(SUGGESTION, None)
+        if result is None:
+            st.rerun()
+        _after_write(result, t("assign.suggest.accepted", change=result.change_id))
+    if c2.button(t("assign.suggest.reject"), key="assign_reject"):
+        st.session_state.pop(SUGGESTION, None)
+        st.session_state[DONE] = t("assign.suggest.rejected")
+        st.rerun()
+
+
+def _import(actor: Actor) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from etl.load import load_file
+    from etl.uploads import check_upload
+
+    if not actor.can("assign.write"):
+        st.info(t("assign.readonly"))
+        return
+    file = st.file_uploader(t("assign.import.file"), type=["xlsx", "csv"], key="assign_file")
+    if file is None or not st.button(t("assign.import.run"), key="assign_import"):
+        return
+    raw = file.getvalue()
+    checked = check_upload(file.name, len(raw), raw, allowed_types=("xlsx", "csv"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{checked.suffix}"
+        path.write_bytes(raw)
+        report = load_file(data.engine(), "assignments", path, actor=actor, file_name=checked.name)
+    _after_write(
+        None,
+        t("data.upload.done", read=report.n_read, inserted=report.n_inserted,
+          updated=report.n_updated, unchanged=report.n_unchanged, rejected=report.n_rejected),
+    )  # fmt: skip
+
+
+def _boards(so: tuple[int, ...] | None, actor: Actor) -> None:
+    from db.queries.assignments import board_rows
+
+    if not actor.can("report.export"):
+        st.info(t("assign.readonly"))
+        return
+    with data.engine().connect() as conn:
+        rows = board_rows(conn, actor, street_office_ids=so)
+    st.caption(t("assign.boards.preview"))
+    ui.table(
+        rows,
+        {"label": "col.label", "head_name": "col.head", "head_phone": "col.phone",
+         "supervisor_name": "col.supervisor", "community": "col.community"},
+        height=320,
+    )  # fmt: skip
+    boards = _module("reports.boards")
+    if boards is None:
+        _pending("reports.boards")
+        return
+    _board_downloads(boards, rows, actor, so)
+
+
+def _board_downloads(boards: ModuleType, rows: pd.DataFrame, actor: Actor, so: Any) -> None:
+    from db.audit import record
+
+    c1, c2 = st.columns(2)
+    for col, kind, label in ((c1, "xlsx", "assign.boards.xlsx"), (c2, "pdf", "assign.boards.pdf")):
+        if col.button(t(label), key=f"boards_make_{kind}"):
+            with data.engine().begin() as conn:
+                record(conn, actor, "export", entity_type="notice_boards",
+                       detail={"format": kind, "segments": len(rows), "street_offices": so})  # fmt: skip
+            make = boards.boards_excel if kind == "xlsx" else boards.boards_pdf
+            st.session_state[f"boards_{kind}"] = make(rows, lang=current_lang())
+        ready = st.session_state.get(f"boards_{kind}")
+        if ready:
+            col.download_button(f"⬇ notice-boards.{kind}", ready, file_name=f"notice-boards.{kind}",
+                                key=f"boards_dl_{kind}")  # fmt: skip
+
+
+def _history(so: tuple[int, ...] | None, actor: Actor) -> None:
+    from db.queries.assignments import history, undo
+
+    with data.engine().connect() as conn:
+        changes = history(conn, street_office_ids=so, limit=30)
+    if not len(changes):
+        st.caption(t("assign.history.empty"))
+        return
+    ui.table(changes, {"id": "col.code", "created_at": "col.when", "actor": "col.who",
+                       "action": "col.action", "summary": "col.summary"})  # fmt: skip
+    open_changes = changes.loc[changes["undone_at"].isna() & changes["undo_of"].isna(), "id"]
+    if not actor.can("assign.write") or not len(open_changes):
+        return
+    c1, c2 = st.columns([3, 1])
+    chosen = c1.selectbox(t("col.code"), open_changes.tolist(), key="assign_undo_pick")
+    if c2.button(t("assign.history.undo"), key="assign_undo"):
+        result = _versioned_write(undo, change_id=int(chosen))
+        if result is None:
+            st.rerun()
+        _after_write(result, t("assign.history.undone", change=chosen))
+
+
+def _rules(so: tuple[int, ...] | None) -> None:
+    from db.queries.assignments import check
+
+    if not st.button(t("assign.rules.run"), key="assign_rules"):
+        return
+    with data.engine().connect() as conn:
+        found = check(conn, street_office_ids=so)
+    if not len(found):
+        st.success(t("assign.rules.ok"))
+        return
+    reason = "reason_zh" if current_lang() == "zh" else "reason_en"
+    ui.table(found, {"code": "col.rule", "severity": "col.class", reason: "col.reason"})
+
+
+def _messages() -> None:
+    done = st.session_state.pop(DONE, None)
+    if done:
+        st.success(done)
+    conflict = st.session_state.pop(CONFLICT, None)
+    if conflict:
+        st.error(t("assign.conflict", version=""))
+        st.caption(conflict)
+    violations = st.session_state.pop(VIOLATIONS, None)
+    if violations is not None:
+        st.warning(f"{t('assign.tab.rules')}: {len(violations)}")
 
 
 @guarded
@@ -129,13 +321,15 @@ def page() -> None:
         return
     f = filters()
     key = f.scope_key(actor)
-    if data.data_status()["segments"] > MAP_LIMIT and key[0] is None:
+    so_ids = key[0]
+    if data.data_status()["segments"] > MAP_LIMIT and so_ids is None:
         st.info(t("assign.pick_so"))
         return
     segments = data.segment_status(key)
     if not len(segments):
         st.info(t("empty.no_segments"))
         return
+    _messages()
     counts = segments["status"].value_counts()
     st.caption(
         t(
@@ -146,35 +340,51 @@ def page() -> None:
             conflict=int(counts.get("conflict", 0)),
         )
     )
-    tabs = st.tabs([t(f"assign.tab.{k}") for k in ("desk", "history", "rules")])
-    with tabs[0]:
-        left, right = st.columns([3, 2], gap="medium")
-        selected = st.session_state.get(SELECTED)
-        with left:
-            m = segment_map(
-                segments.assign(head=[show_name(actor, h) for h in segments["head"]]),
-                data.outlines("community", key, 10.0),
-                style=ui.map_style(),
-                selected_id=selected,
-            )
-            result = ui.show_map(
-                m, key="assign_map", height=600, returned_objects=["last_active_drawing"]
-            )
-            clicked = _selected_from_map(result)
-            if clicked is not None and clicked != selected:
-                st.session_state[SELECTED] = clicked
-                st.rerun()
-        with right:
+    people = data.people(key)
+    one_so = so_ids[0] if so_ids is not None and len(so_ids) == 1 else None
+    held = st.session_state.get(SUGGESTION)
+    suggestion = None
+    if held and held[0] == one_so:
+        names = people.set_index("id")["name"]
+        suggestion = held[1].assignment["person_id"].map(lambda p: show_name(actor, names.get(p)))
+    left, right = st.columns([3, 2], gap="medium")
+    selected = st.session_state.get(SELECTED)
+    with left:
+        m = segment_map(
+            segments.assign(head=[show_name(actor, h) for h in segments["head"]]),
+            data.outlines("community", key, 10.0),
+            style=ui.map_style(),
+            selected_id=selected,
+            suggestion=suggestion,
+        )
+        result = ui.show_map(
+            m, key="assign_map", height=620, returned_objects=["last_active_drawing"]
+        )
+        clicked = _selected_from_map(result)
+        if clicked is not None and clicked != st.session_state.get("_assign_last_click"):
+            st.session_state["_assign_last_click"] = clicked
+            st.session_state[SELECTED] = clicked
+            st.rerun()
+    with right:
+        tabs = st.tabs([t(f"assign.tab.{k}") for k in
+                        ("desk", "suggest", "import", "boards", "history", "rules")])  # fmt: skip
+        with tabs[0]:
             _pick(segments)
             chosen = segments.loc[segments["id"] == st.session_state.get(SELECTED)]
             if len(chosen):
-                _desk(chosen.iloc[0], data.people(key), actor, key)
+                guarded(_desk)(chosen.iloc[0], people, actor)
             else:
                 st.info(t("assign.none_selected"))
-    with tabs[1]:
-        _pending("db.queries.assignments")
-    with tabs[2]:
-        _pending("db.queries.assignments")
+        with tabs[1]:
+            guarded(_suggest)(one_so, people, actor)
+        with tabs[2]:
+            guarded(_import)(actor)
+        with tabs[3]:
+            guarded(_boards)(so_ids, actor)
+        with tabs[4]:
+            guarded(_history)(so_ids, actor)
+        with tabs[5]:
+            guarded(_rules)(so_ids)
 
 
 page()

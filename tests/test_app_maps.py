@@ -1,0 +1,108 @@
+"""Map builders (app/maps.py) without Streamlit: offline Leaflet, layers, payload, GCJ-02."""
+
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import pandas as pd
+from shapely.geometry import LineString, box
+
+from app.maps import (
+    MapStyle,
+    count_classes,
+    coverage_map,
+    density_map,
+    hotspot_map,
+    payload_bytes,
+    segment_map,
+    to_display,
+)
+
+OFFLINE = MapStyle(assets_url="../app.assets.leaflet")
+
+
+def _cells() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"id": [1, 2, 3], "code": ["a", "b", "c"], "n": [1, 5, 20], "name": ["甲", "乙", "丙"],
+         "z": [0.1, 2.1, 3.3], "class": [0, 2, 3]},
+        geometry=[box(116.40 + 0.001 * i, 39.90, 116.401 + 0.001 * i, 39.901) for i in range(3)],
+        crs=4326,
+    )  # fmt: skip
+
+
+def _html(m: object) -> str:
+    """The rendered map, with the JSON \\uXXXX escapes of labels decoded."""
+    raw = m.get_root().render()  # type: ignore[attr-defined]
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda g: chr(int(g.group(1), 16)), raw)
+
+
+def test_maps_need_nothing_from_the_internet_without_a_basemap() -> None:
+    html = _html(density_map(_cells(), None, style=OFFLINE))
+    assert "../app.assets.leaflet/leaflet.js" in html
+    assert "cdn.jsdelivr.net" not in html and "code.jquery.com" not in html
+    assert "tile" not in html.lower().replace("tilelayer", "")  # no tile layer at all
+    assert "#f4f1ea" in html  # a plain background instead
+
+
+def test_basemaps_by_setting() -> None:
+    assert "tile.openstreetmap.org" in _html(
+        density_map(_cells(), None, style=MapStyle(basemap="osm"))
+    )
+    tdt = _html(density_map(_cells(), None, style=MapStyle(basemap="tianditu", tianditu_key="K")))
+    assert "tianditu.gov.cn/vec_w" in tdt and "tk=K" in tdt
+
+
+def test_gaode_gets_gcj02_coordinates() -> None:
+    point = gpd.GeoDataFrame({"n": [1]}, geometry=gpd.points_from_xy([116.404], [39.915]), crs=4326)
+    shifted = to_display(point, MapStyle(basemap="gaode")).geometry.iloc[0]
+    assert (round(shifted.x, 5), round(shifted.y, 5)) == (116.41024, 39.9164)
+    assert "autonavi" in _html(density_map(_cells(), None, style=MapStyle(basemap="gaode")))
+
+
+def test_coordinates_are_rounded_and_only_listed_properties_sent() -> None:
+    html = _html(hotspot_map(_cells(), None, style=OFFLINE, fields=("name", "n")))
+    assert "116.402" in html and "116.40200000" not in html
+    assert "热点 99%" in html and "热点 95%" in html
+    assert "不显著" not in html  # class 0 is not drawn
+
+
+def test_count_classes_are_quantiles() -> None:
+    idx, labels = count_classes(pd.Series([1, 1, 2, 3, 8, 20]), n_classes=3)
+    assert idx.tolist() == [0, 0, 0, 1, 2, 2] and labels == ["1–2", "3–5", "6–20"]
+
+
+def test_segment_map_colours_status_and_marks_the_selection() -> None:
+    segs = gpd.GeoDataFrame(
+        {"id": [1, 2, 3], "label": ["东四北大街（东四十条—张自忠路）", "b", "c"],
+         "status": ["assigned", "unassigned", "conflict"], "head": ["王小明", None, "李四、张三"]},
+        geometry=[LineString([(116.40, 39.90 + 0.001 * i), (116.41, 39.90 + 0.001 * i)]) for i in range(3)],
+        crs=4326,
+    )  # fmt: skip
+    html = _html(segment_map(segs, None, style=OFFLINE, selected_id=2))
+    assert "#2e7d32" in html and "#e53935" in html and "#8e24aa" in html and "#1e88e5" in html
+    assert "已分配 (1)" in html and "冲突（多名街长） (1)" in html
+    english = _html(segment_map(segs, None, style=MapStyle(lang="en")))
+    assert "Unassigned (1)" in english and "未分配" not in english
+
+
+def test_legend_and_tooltips_escape_hostile_names() -> None:
+    cells = _cells().assign(name=["<img src=x onerror=alert(1)>", "b", "c"], **{"class": [3, 3, 3]})
+    html = _html(hotspot_map(cells, None, style=OFFLINE, fields=("name",)))
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
+    layers = {"gap": gpd.GeoDataFrame({"name": ["<b>x</b>"], "reason": ["r"]},
+                                      geometry=[box(116.4, 39.9, 116.41, 39.91)], crs=4326)}  # fmt: skip
+    legend = _html(coverage_map(layers, None, style=OFFLINE, labels={"gap": "<script>x</script>"}))
+    assert "&lt;script&gt;x&lt;/script&gt;" in legend and "<script>x</script>" not in legend
+
+
+def test_a_thousand_segments_stay_far_below_two_megabytes() -> None:
+    lines = [
+        LineString([(116.3 + 0.0005 * i, 39.9), (116.3 + 0.0005 * i, 39.905)]) for i in range(1000)
+    ]
+    segs = gpd.GeoDataFrame(
+        {"id": range(1000), "label": [f"某某大街（{i}号路—{i + 1}号路）" for i in range(1000)],
+         "status": ["assigned", "unassigned"] * 500, "head": ["王小明"] * 1000},
+        geometry=lines, crs=4326,
+    )  # fmt: skip
+    assert payload_bytes(segment_map(segs, None, style=OFFLINE)) < 600_000

@@ -1,0 +1,80 @@
+"""The monthly report (reports/monthly.py) from the figures of the hand-made district."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import subprocess
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import load_workbook
+from sqlalchemy.engine import Connection
+
+from db.access import Actor
+from db.queries.dashboard import monthly_figures
+from reports.monthly import MonthlyReport, map_png, monthly_excel, monthly_pdf
+from tests.browser_support import ARTIFACTS, SMALL_NOW, seed_small
+
+pytestmark = pytest.mark.db
+
+LEADER = Actor(username="leader", role="leader")
+VIEWER = Actor(username="viewer", role="viewer")
+
+
+@pytest.fixture
+def figures(conn: Connection) -> dict:  # type: ignore[type-arg]
+    seed_small(conn)
+    return monthly_figures(conn, month=SMALL_NOW.date(), now=SMALL_NOW, actor=LEADER)
+
+
+def test_figures_follow_the_month(figures: dict) -> None:  # type: ignore[type-arg]
+    k = figures["kpis"]
+    # June 1-15: p1-p5 reported (p6 on 26 May, p7 void, p8 on 6 May); due in June by the
+    # 15th noon: p2, p4, p5 (p6 was due on 28 May) -> closed p4, p5 -> on time p4
+    assert figures["month"] == dt.date(2025, 6, 1)
+    assert (k["n"], k["due"], k["closed"], k["closed_on_time"]) == (5, 3, 2, 1)
+    assert k["n_previous"] == 2  # p6, p8
+    assert figures["categories"].set_index("patrol_category").loc[1, "n"] == 1  # p1
+    assert figures["rank_so"]["rank"].tolist() == [1, 2]
+    assert len(figures["top"]) == 10 and figures["top"]["rank"].tolist() == list(range(1, 11))
+
+
+def test_pdf_and_excel_carry_the_figures(figures: dict) -> None:  # type: ignore[type-arg]
+    report = MonthlyReport(**figures, area_name="东城区", lang="zh")
+    pdf = monthly_pdf(report)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 5_000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "monthly-zh.pdf").write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(ARTIFACTS / "monthly-zh.pdf"), "-"],
+        capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+    if text:  # poppler-utils present: the Chinese text is really there, not tofu
+        assert "东城区城市管理问题2025年6月通报" in text and "按期结案率" in text
+        assert "东华门街道" in text
+    wb = load_workbook(io.BytesIO(monthly_excel(report)))
+    assert wb.sheetnames == ["概况", "类别", "街道排名", "社区排名", "热点前10", "热点图"]
+    summary = {r[0]: r[1] for r in wb["概况"].iter_rows(values_only=True)}
+    assert summary["应结案"] == 3 and summary["结案率"] == "66.7%"
+
+
+def test_english_report_and_masked_names(conn: Connection) -> None:
+    ids = seed_small(conn)
+    conn.execute(
+        sa.text(
+            "INSERT INTO assignments (person_id, target_type, target_id, role, assigned_by) "
+            "VALUES (:p, 'cell', :c, 'grid_worker', 'test')"
+        ),
+        {"p": ids["p_zhang"], "c": ids["cell1"]},
+    )
+    figures = monthly_figures(conn, month=SMALL_NOW.date(), now=SMALL_NOW, actor=VIEWER)
+    report = MonthlyReport(**figures, area_name="Dongcheng", lang="en")
+    wb = load_workbook(io.BytesIO(monthly_excel(report)))
+    assert wb.sheetnames[0] == "Summary"
+    assert map_png(report).startswith(b"\x89PNG")
+    # a viewer reads the grid worker of the hottest cell masked, and no phone
+    top = figures["top"].set_index("code")
+    cell1 = "110101001001001"
+    assert top.loc[cell1, "head"] == "多福巷社区（张*）"
+    assert top.loc[cell1, "phone"] == "138****5678"
