@@ -1,0 +1,189 @@
+"""Unit grid cells: exact tiling of odd shapes, sizes, slivers, roads, codes (gis.grid)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import LineString, MultiPolygon, Polygon, box
+
+from gis.errors import CRSError, DataError
+from gis.grid import check_tiling, grid_cells, reading_order, sequence_codes
+from gis.voronoi import voronoi_regions
+
+TARGET = 10_000.0
+
+
+def _comm(*geoms: shapely.Geometry, first: int = 1) -> gpd.GeoDataFrame:
+    codes = [f"110101001{first + i:03d}" for i in range(len(geoms))]
+    return gpd.GeoDataFrame({"code": codes}, geometry=list(geoms), crs=4548)
+
+
+def _assert_tiles(cells: gpd.GeoDataFrame, comms: gpd.GeoDataFrame) -> None:
+    assert check_tiling(cells, comms).empty
+    for code, geom in zip(comms.code, comms.geometry, strict=True):
+        mine = cells[cells.community_code == code]
+        assert mine.area_m2.sum() == pytest.approx(geom.area, rel=1e-9)
+        # pairwise: no two cells share any area
+        g = np.asarray(mine.geometry.values)
+        i, j = shapely.STRtree(g).query(g, predicate="intersects")
+        keep = i < j
+        assert shapely.area(shapely.intersection(g[i[keep]], g[j[keep]])).max(initial=0) < 1e-6
+
+
+def test_rectangle_gives_six_cells_of_the_target_area() -> None:
+    comms = _comm(box(0, 0, 300, 200))
+    cells = grid_cells(comms)
+    _assert_tiles(cells, comms)
+    assert len(cells) == 6
+    assert cells.area_m2.between(0.75 * TARGET, 1.25 * TARGET).all()
+    assert cells.code.tolist() == [f"110101001001{i:03d}" for i in range(1, 7)]
+
+
+def test_cells_are_numbered_west_to_east_then_north_to_south() -> None:
+    cells = grid_cells(_comm(box(0, 0, 300, 200)))
+    rp = cells.geometry.representative_point()
+    rows = np.floor((200 - rp.y) / 100)
+    assert rows.is_monotonic_increasing
+    for r in rows.unique():
+        assert rp.x[rows == r].is_monotonic_increasing
+
+
+def test_reading_order_puts_the_north_row_first() -> None:
+    geoms = np.array([box(0, 0, 10, 10), box(10, 10, 20, 20), box(0, 10, 10, 20)])
+    assert reading_order(geoms, row_height_m=10).tolist() == [2, 1, 0]
+
+
+def test_hole_stays_uncovered() -> None:
+    hole = box(150, 100, 350, 300)
+    comms = _comm(box(0, 0, 500, 400).difference(hole))
+    cells = grid_cells(comms)
+    _assert_tiles(cells, comms)
+    assert cells.area_m2.sum() == pytest.approx(500 * 400 - 200 * 200)
+    assert shapely.area(shapely.intersection(np.asarray(cells.geometry.values), hole)).max() < 1e-6
+    assert len(cells) == 16
+
+
+def test_small_island_of_a_multipolygon_joins_the_nearest_cell() -> None:
+    island = box(400, 0, 450, 40)  # 2,000 m²: too small for a cell of its own
+    comms = _comm(MultiPolygon([box(0, 0, 300, 300), island]))
+    cells = grid_cells(comms)
+    _assert_tiles(cells, comms)
+    assert len(cells) == 9
+    assert cells.area_m2.min() >= 0.35 * TARGET
+    holder = cells[cells.geometry.intersects(island.buffer(-1))]
+    assert len(holder) == 1
+    assert holder.geometry.iloc[0].geom_type == "MultiPolygon"
+
+
+def test_large_island_gets_cells_of_its_own() -> None:
+    comms = _comm(MultiPolygon([box(0, 0, 200, 100), box(1000, 0, 1200, 100)]))
+    cells = grid_cells(comms)
+    _assert_tiles(cells, comms)
+    assert len(cells) == 4
+    assert (cells.geom_type == "Polygon").all()
+
+
+def test_l_shape_and_circle_tile_exactly_in_one_piece_each() -> None:
+    ell = Polygon([(0, 0), (600, 0), (600, 200), (200, 200), (200, 700), (0, 700)])
+    circle = shapely.Point(2000, 300).buffer(300)
+    comms = _comm(ell, circle)
+    cells = grid_cells(comms)
+    _assert_tiles(cells, comms)
+    assert (cells.geom_type == "Polygon").all()
+    assert cells.area_m2.between(0.5 * TARGET, 1.6 * TARGET).all()
+
+
+def test_cells_follow_a_road_through_the_community() -> None:
+    comms = _comm(box(0, 0, 400, 200))
+    road = gpd.GeoSeries([LineString([(200, -10), (200, 210)])], crs=4548)
+    cells = grid_cells(comms, roads=road)
+    _assert_tiles(cells, comms)
+    # no cell's interior meets the road: every cell lies on one side of it
+    interior = [c.intersection(road.iloc[0]).length for c in cells.geometry.buffer(-0.01)]
+    assert max(interior) == 0.0
+    west = cells.geometry.representative_point().x < 200
+    assert cells.area_m2[west].sum() == pytest.approx(40_000)
+
+
+def test_road_near_the_edge_does_not_cut_a_thin_strip() -> None:
+    comms = _comm(box(0, 0, 400, 200))
+    road = gpd.GeoSeries([LineString([(-10, 8), (410, 8)])], crs=4548)  # 8 m from the edge
+    cells = grid_cells(comms, roads=road)
+    _assert_tiles(cells, comms)
+    width = 2 * cells.area / cells.length
+    assert width.min() > 20.0
+    assert len(cells) == 8
+
+
+def test_slivers_of_a_voronoi_tiling_are_merged() -> None:
+    rng = np.random.default_rng(3)
+    pts = gpd.GeoSeries(shapely.points(rng.uniform(0, 2000, (12, 2))), crs=4548)
+    regions = voronoi_regions(pts, extent=box(0, 0, 2000, 2000))
+    comms = _comm(*regions.values)
+    cells = grid_cells(comms)
+    _assert_tiles(cells, comms)
+    assert cells.area_m2.min() >= 0.35 * TARGET
+    assert cells.area_m2.max() <= 2.2 * TARGET
+    assert len(cells) == pytest.approx(400, rel=0.05)
+
+
+def test_scheme_14_codes_a_whole_community_cell_00() -> None:
+    comms = _comm(box(0, 0, 70, 70), box(1000, 0, 1200, 100))
+    cells = grid_cells(comms, scheme="14")
+    assert cells.code.tolist() == ["11010100100100", "11010100100201", "11010100100202"]
+
+
+def test_scheme_14_refuses_more_than_99_cells() -> None:
+    with pytest.raises(DataError, match="at most 99"):
+        grid_cells(_comm(box(0, 0, 1000, 1100)), scheme="14")
+
+
+def test_scheme_15an_uses_base_36() -> None:
+    assert sequence_codes(36, scheme="15an")[-1] == "010"
+    assert sequence_codes(46, scheme="15an")[-1] == "01A"
+    assert sequence_codes(1, scheme="15") == ["001"]
+
+
+def test_target_area_is_an_option() -> None:
+    cells = grid_cells(_comm(box(0, 0, 300, 200)), target_area_m2=2_500)
+    assert len(cells) == 24
+
+
+def test_input_is_not_changed() -> None:
+    comms = _comm(box(0, 0, 300, 200))
+    before = comms.copy()
+    grid_cells(comms)
+    assert comms.equals(before)
+
+
+def test_geographic_coordinates_are_refused() -> None:
+    comms = _comm(box(116.4, 39.9, 116.41, 39.91)).set_crs(4326, allow_override=True)
+    with pytest.raises(CRSError, match="metric"):
+        grid_cells(comms)
+
+
+@pytest.mark.parametrize(
+    ("codes", "message"),
+    [(["11010100100"], "12 digits"), (["110101001001", "110101001001"], "repeat")],
+)
+def test_bad_community_codes_are_refused(codes: list[str], message: str) -> None:
+    comms = gpd.GeoDataFrame({"code": codes}, geometry=[box(0, 0, 100, 100)] * len(codes), crs=4548)
+    with pytest.raises(DataError, match=message):
+        grid_cells(comms)
+
+
+def test_check_tiling_reports_gaps_overlaps_and_spill() -> None:
+    comms = _comm(box(0, 0, 100, 100))
+    cells = gpd.GeoDataFrame(
+        {"community_code": ["110101001001"] * 3},
+        geometry=[box(0, 0, 60, 100), box(50, 0, 90, 100), box(90, 0, 100, 110)],
+        crs=4548,
+    )
+    found = check_tiling(cells, comms).set_index("problem").area_m2
+    assert found["overlap"] == pytest.approx(1000)
+    assert found["outside"] == pytest.approx(100)
+    assert "gap" not in found
+    cells2 = cells.iloc[:1]
+    assert check_tiling(cells2, comms).set_index("problem").area_m2["gap"] == pytest.approx(4000)
