@@ -23,6 +23,9 @@ _COMMANDS = (
     "citygrid.cli.user_cmd",
     "citygrid.cli.kiosk_cmd",
     "citygrid.cli.analyse_cmd",
+    "citygrid.cli.demo_cmd",
+    "citygrid.cli.grid_cmd",
+    "citygrid.cli.roads_cmd",
 )
 
 
