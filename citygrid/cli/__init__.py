@@ -20,6 +20,7 @@ _COMMANDS = (
     "citygrid.cli.db_cmd",
     "citygrid.cli.serve_cmd",
     "citygrid.cli.coverage_cmd",
+    "citygrid.cli.assign_cmd",
     "citygrid.cli.user_cmd",
     "citygrid.cli.kiosk_cmd",
     "citygrid.cli.analyse_cmd",
