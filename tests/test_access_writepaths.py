@@ -237,3 +237,29 @@ def test_names_that_look_like_formulas_stay_text_in_excel_exports() -> None:
             if isinstance(c.value, str) and c.value.startswith("=")
         }
         assert kinds <= {"s"}, kinds
+
+
+@pytest.mark.parametrize(
+    ("role", "name", "phone"),
+    [
+        ("leader", "王小明", "13812345678"),
+        ("planner", "王小明", "13812345678"),
+        ("viewer", "王**", "138****5678"),
+        ("kiosk", "王**", "138****5678"),
+    ],
+)
+def test_top_hotspots_show_names_and_phones_only_to_pii_readers(
+    conn: Connection, desk: dict[str, int], role: str, name: str, phone: str
+) -> None:
+    import pandas as pd
+
+    from db.queries.hotspots import top_n
+
+    _assign(conn, Actor(username="p", role="planner"), desk)
+    hot = pd.DataFrame({"gi_z": [3.2], "n": [17]}, index=pd.Index([desk["s_dhm"]]))
+    actor = Actor(username=f"the-{role}", role=role)  # type: ignore[arg-type]
+    top = top_n(conn, hot, unit="segment", actor=actor)
+    assert top.loc[desk["s_dhm"], ["street_head_name", "street_head_phone"]].tolist() == [
+        name,
+        phone,
+    ]
