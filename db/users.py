@@ -603,9 +603,10 @@ def update_user(
     require_manage(
         conn, actor, [row.street_office_codes, new_codes], f"change user {row.username!r}"
     )
-    if changes:
-        sets = ", ".join(f"{col} = :{col}" for col in changes)
-        conn.execute(sa.text(f"UPDATE users SET {sets} WHERE id = :id"), {**changes, "id": row.id})
+    if not changes:
+        return before
+    sets = ", ".join(f"{col} = :{col}" for col in changes)  # column names from this function
+    conn.execute(sa.text(f"UPDATE users SET {sets} WHERE id = :id"), {**changes, "id": row.id})
     after_row = user_row(conn, "u.id = :id", {"id": row.id})
     assert after_row is not None  # locked above
     after = _info(after_row)

@@ -193,6 +193,8 @@ def test_refresh_actor_follows_role_and_area_changes(
     (row,) = _audit(conn, "user.update")
     assert (row.before["role"], row.after["role"]) == ("planner", "viewer")
     assert row.after["street_office_codes"] == ["110101002000"]
+    users.update_user(conn, SYSTEM, "wang")  # nothing to change: nothing written
+    assert len(_audit(conn, "user.update")) == 1
 
 
 def test_an_account_without_password_cannot_sign_in_with_one(conn: Connection) -> None:
