@@ -1,0 +1,530 @@
+"""Rosters: who answers for which segment, lane, cell, market or shop.
+
+A roster names its targets the way planners write them (``道路, 起点, 终点``: road,
+from, to), or by segment code, or by target type and code. Heads and supervisors
+are matched to ``people`` (created when new); a new head for a target ends the
+previous active assignment (``valid_to``) instead of deleting history; loading
+the same roster twice changes nothing. Rosters are read whole: they hold thousands
+of rows, not millions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from db.audit import record
+from etl.columns import header_matcher, resolve_columns
+from etl.prepare import Context, Rows, parse_columns
+from etl.readers import RawChunk, iter_chunks, open_source
+from etl.values import Issues
+from gis.errors import DataError
+
+if TYPE_CHECKING:
+    from etl.load import LoadReport, _Run
+
+_DEFAULT_ROLE = {
+    "cell": "grid_worker",
+    "market": "market_head",
+    "premises": "shop_head",
+    "street_office": "street_head",
+    "district": "street_head",
+}
+_CODED = {
+    "segment": "road_segments",
+    "cell": "grid_cells",
+    "market": "markets",
+    "premises": "premises",
+}
+
+
+def load_roster(
+    run: _Run,
+    *,
+    sheet: str | int | None,
+    encoding: str | None,
+    mapping: Any,
+    strict: bool,
+) -> LoadReport:
+    """Load a roster into ``assignments`` (and ``people``) within ``run``."""
+    from etl.load import _looks_like_header
+
+    spec = run.spec
+    headers = header_matcher(spec)
+    source = open_source(
+        run.path,
+        encoding=encoding,
+        sheet=sheet,
+        is_header=lambda cells: _looks_like_header(cells, headers),
+    )
+    run.messages.extend(source.notes)
+    columns = resolve_columns(spec, source.columns, mapping=mapping, file_name=run.file_name)
+    run.ignored = columns.ignored
+    has = columns.columns
+    if not ({"road_name"} <= has.keys() or "segment_code" in has or "target_code" in has):
+        msg = (
+            f"{run.file_name} does not say what each person answers for: give a road column "
+            "(道路, with 起点/终点), a segment_code column, or target_type + target_code; "
+            f"columns are: {', '.join(source.columns)}"
+        )
+        raise DataError(msg)
+    chunks = list(iter_chunks(source, chunk_rows=1_000_000))
+    raw = _concat(chunks, source.columns)
+    n = raw.table.num_rows
+    rows = Rows(n=n, values={}, issues=Issues(n))
+    ctx = Context(spec=spec, columns=columns, srid=run.srid, run_id=run.run_id)
+    parse_columns(ctx, raw, rows)
+    frame = pd.DataFrame({k: v.to_pandas() for k, v in rows.values.items()})
+    frame["row_no"] = raw.row_no
+    run.counts["n_read"] = n
+    with run.data() as conn:
+        conn.execute(sa.text("LOCK TABLE assignments, people IN SHARE ROW EXCLUSIVE MODE"))
+        _resolve_targets(conn, frame, rows.issues)
+        _area_check(run, frame, rows.issues)
+        _duplicates(frame, rows.issues)
+        keys = frame["target_key"].to_numpy(dtype=object)
+        run.sink.add(rows.issues.frame(raw.row_no, keys))
+        good = frame.loc[~rows.issues.bad].copy()
+        if strict and run.sink.rows_rejected:
+            conn.rollback()
+            run.messages.append("--strict: the roster has bad rows, so nothing was loaded")
+            with run.engine.begin() as rec:
+                run.finish(rec, "rejected")
+            return run.report()
+        issues = _write(conn, run, good)
+        run.sink.add(issues)
+        if strict and run.sink.rows_rejected:
+            conn.rollback()
+            run.messages.append("--strict: the roster has bad rows, so nothing was loaded")
+            with run.engine.begin() as rec:
+                run.finish(rec, "rejected")
+            return run.report()
+        nothing = n > 0 and run.sink.rows_rejected == n
+        run.finish(conn, "rejected" if nothing else "done")
+        conn.commit()
+    return run.report()
+
+
+def _concat(chunks: list[RawChunk], columns: list[str]) -> RawChunk:
+    if not chunks:
+        empty = pa.table({c: pa.array([], pa.string()) for c in columns})
+        return RawChunk(empty, np.zeros(0, dtype=np.int64))
+    table = pa.concat_tables([c.table for c in chunks])
+    return RawChunk(table, np.concatenate([c.row_no for c in chunks]))
+
+
+def _phone(series: pd.Series) -> pd.Series:
+    digits = series.astype("string").str.replace(r"[^\d+]", "", regex=True)
+    return digits.where(digits.str.len() > 0)
+
+
+def _resolve_targets(conn: Connection, frame: pd.DataFrame, issues: Issues) -> None:
+    """Fill target_type, target_id, target_office and role; report what cannot be found."""
+    n = len(frame)
+    ttype = frame["target_type"].astype(object).where(frame["target_type"].notna(), None)
+    tcode = frame["target_code"].astype(object)
+    seg_code = frame["segment_code"].astype(object)
+    ttype = np.where(pd.notna(seg_code), "segment", ttype)
+    tcode = np.where(pd.notna(seg_code), seg_code, tcode)
+    ttype = np.where(pd.isna(ttype) & pd.notna(tcode), "segment", ttype)
+    target_id = np.full(n, -1, dtype=np.int64)
+    office = np.full(n, -1, dtype=np.int64)
+    kind = np.full(n, None, dtype=object)
+    segs = pd.read_sql_query(
+        sa.text(
+            "SELECT id, code, road_name, from_name, to_name, kind, street_office_id "
+            "FROM road_segments"
+        ),
+        conn,
+    )
+    by_code = segs.set_index("code")
+    for t, table in _CODED.items():
+        pick = (ttype == t) & pd.notna(tcode)
+        if not pick.any():
+            continue
+        found = _coded(conn, table) if t != "segment" else by_code
+        codes = pd.Series(tcode[pick]).astype(str)
+        hit = codes.isin(found.index).to_numpy()
+        idx = np.flatnonzero(pick)
+        target_id[idx[hit]] = found.loc[codes[hit], "id"].to_numpy()
+        office[idx[hit]] = found.loc[codes[hit], "street_office_id"].fillna(-1).to_numpy()
+        if t == "segment":
+            kind[idx[hit]] = found.loc[codes[hit], "kind"].to_numpy()
+        miss = np.zeros(n, dtype=bool)
+        miss[idx[~hit]] = True
+        issues.add(
+            miss, "unknown_target", f"no {t} has this code", field="target_code", value=tcode
+        )
+    for t in ("street_office", "district"):
+        pick = (ttype == t) & pd.notna(tcode)
+        if pick.any():
+            areas = pd.read_sql_query(
+                sa.text("SELECT id, code FROM admin_areas WHERE level = :lv"),
+                conn,
+                params={"lv": t},
+            ).set_index("code")
+            codes = pd.Series(tcode[pick]).astype(str).str.ljust(12, "0")
+            hit = codes.isin(areas.index).to_numpy()
+            idx = np.flatnonzero(pick)
+            target_id[idx[hit]] = areas.loc[codes[hit], "id"].to_numpy()
+            if t == "street_office":
+                office[idx[hit]] = target_id[idx[hit]]
+            miss = np.zeros(n, dtype=bool)
+            miss[idx[~hit]] = True
+            issues.add(
+                miss, "unknown_target", f"no {t} has this code", field="target_code", value=tcode
+            )
+    by_road = pd.isna(ttype) & frame["road_name"].notna().to_numpy()
+    _match_roads(
+        frame, segs, pick=by_road, target_id=target_id, office=office, kind=kind, issues=issues
+    )
+    ttype = np.where(by_road, "segment", ttype)
+    nothing = pd.isna(ttype) & ~by_road
+    issues.add(
+        nothing,
+        "missing_value",
+        "the row names no target (road, segment_code or target_code)",
+        field="road_name",
+    )
+    role = frame["role"].astype(object).to_numpy()
+    default = np.array(
+        [
+            ("lane_head" if k == "lane" else "street_head")
+            if t == "segment"
+            else _DEFAULT_ROLE.get(str(t))
+            for t, k in zip(ttype, kind, strict=True)
+        ],
+        dtype=object,
+    )
+    frame["role"] = np.where(pd.isna(role), default, role)
+    frame["target_type"] = ttype
+    frame["target_id"] = target_id
+    frame["target_office"] = office
+    frame["target_key"] = [
+        f"{t}:{c}" if pd.notna(c) else f"{t}:{r}（{_text(a)}—{_text(b)}）"
+        for t, c, r, a, b in zip(
+            ttype,
+            tcode,
+            frame["road_name"],
+            frame["from_name"],
+            frame["to_name"],
+            strict=True,
+        )
+    ]
+
+
+def _text(value: Any) -> str:
+    return "" if pd.isna(value) else str(value)
+
+
+def _coded(conn: Connection, table: str) -> pd.DataFrame:
+    office = {
+        "grid_cells": "(SELECT p.id FROM admin_areas c JOIN admin_areas p ON p.code = c.parent_code "
+        "WHERE c.id = t.community_id)",
+        "markets": "t.street_office_id",
+        "premises": "t.street_office_id",
+    }[table]
+    return pd.read_sql_query(
+        sa.text(f"SELECT t.code, t.id, {office} AS street_office_id FROM {table} t"), conn
+    ).set_index("code")
+
+
+def _match_roads(
+    frame: pd.DataFrame,
+    segs: pd.DataFrame,
+    *,
+    pick: np.ndarray,
+    target_id: np.ndarray,
+    office: np.ndarray,
+    kind: np.ndarray,
+    issues: Issues,
+) -> None:
+    """Find segments by road name and cross streets (either direction)."""
+    if not pick.any():
+        return
+    unknown = np.zeros(len(frame), dtype=bool)
+    ambiguous = np.zeros(len(frame), dtype=bool)
+    reasons = np.full(len(frame), None, dtype=object)
+    names = segs.groupby("road_name")
+    for i in np.flatnonzero(pick):
+        road = frame.at[i, "road_name"]
+        a, b = frame.at[i, "from_name"], frame.at[i, "to_name"]
+        cand = names.get_group(road) if road in names.groups else segs.iloc[0:0]
+        if pd.notna(a) or pd.notna(b):
+            fwd = (cand["from_name"] == a) & (cand["to_name"] == b)
+            rev = (cand["from_name"] == b) & (cand["to_name"] == a)
+            cand = cand[fwd | rev]
+        label = f"{road}（{a if pd.notna(a) else '?'}—{b if pd.notna(b) else '?'}）"
+        if len(cand) == 1:
+            target_id[i] = int(cand["id"].iloc[0])
+            so = cand["street_office_id"].iloc[0]
+            office[i] = int(so) if pd.notna(so) else -1
+            kind[i] = cand["kind"].iloc[0]
+        elif len(cand) == 0:
+            unknown[i] = True
+            reasons[i] = f"no road segment {label}; check the names against the segments layer"
+        else:
+            ambiguous[i] = True
+            reasons[i] = (
+                f"{len(cand)} road segments match {label}; give 起点/终点 (from/to) or segment_code"
+            )
+    issues.add(unknown, "unknown_target", reasons, field="road_name")
+    issues.add(ambiguous, "ambiguous_target", reasons, field="road_name")
+
+
+def _area_check(run: _Run, frame: pd.DataFrame, issues: Issues) -> None:
+    allowed = run.actor.street_office_ids
+    if allowed is None:
+        return
+    office = frame["target_office"].to_numpy()
+    outside = ~np.isin(office, list(allowed)) & ~issues.bad
+    issues.add(
+        outside,
+        "outside_your_area",
+        "the target lies outside the street offices you may assign for",
+        field="street_office",
+        value=np.where(office < 0, None, office.astype(object)),
+    )
+
+
+def _duplicates(frame: pd.DataFrame, issues: Issues) -> None:
+    ok = ~issues.bad
+    key = (
+        frame["target_type"].astype(str)
+        + ":"
+        + frame["target_id"].astype(str)
+        + ":"
+        + frame["role"].astype(str)
+    )
+    first = frame.loc[ok].groupby(key[ok])["row_no"].transform("min")
+    later = np.zeros(len(frame), dtype=bool)
+    reasons = np.full(len(frame), None, dtype=object)
+    idx = np.flatnonzero(ok)
+    dup = frame.loc[ok, "row_no"].to_numpy() != first.to_numpy()
+    later[idx[dup]] = True
+    reasons[idx[dup]] = [
+        f"the same target and role is already given at row {r}; one head per target"
+        for r in first.to_numpy()[dup]
+    ]
+    issues.add(later, "duplicate_key", reasons, field="target")
+
+
+def _write(conn: Connection, run: _Run, good: pd.DataFrame) -> pd.DataFrame:
+    """People and assignments; returns rows rejected while writing."""
+    from etl.values import empty_issue_frame
+
+    if good.empty:
+        return empty_issue_frame()
+    good = good.copy()
+    good["phone"] = _phone(good["phone"])
+    good["supervisor_phone"] = _phone(good["supervisor_phone"])
+    good["person_key"] = good["name"] + "|" + good["phone"].fillna("")
+    people = pd.read_sql_query(sa.text("SELECT id, person_key, name FROM people"), conn)
+    heads = good[["person_key", "name", "phone", "target_office"]].drop_duplicates("person_key")
+    sup_keys, ambiguous = _supervisor_keys(good, heads, people)
+    issues = []
+    if ambiguous.any():
+        bad = good.loc[ambiguous]
+        issues.append(
+            pd.DataFrame(
+                {
+                    "row_no": bad["row_no"].to_numpy(),
+                    "natural_key": bad["target_key"].to_numpy(),
+                    "reason_code": "ambiguous_person",
+                    "reason": "several people have this supervisor name; add the supervisor's phone",
+                    "field": "supervisor",
+                    "value": bad["supervisor"].to_numpy(),
+                    "loaded": False,
+                }
+            )
+        )
+        good = good.loc[~ambiguous]
+        sup_keys = sup_keys[~ambiguous]
+    good["supervisor_key"] = sup_keys
+    wanted = pd.concat(
+        [
+            heads,
+            pd.DataFrame(
+                {
+                    "person_key": good["supervisor_key"],
+                    "name": good["supervisor"],
+                    "phone": good["supervisor_phone"],
+                    "target_office": -1,
+                }
+            ).dropna(subset=["person_key"]),
+        ]
+    ).drop_duplicates("person_key")
+    created = _create_people(conn, run, wanted, people)
+    ids = dict(
+        conn.execute(
+            sa.text("SELECT person_key, id FROM people WHERE person_key = ANY(:k)"),
+            {"k": list(wanted["person_key"])},
+        ).all()
+    )
+    good["person_id"] = good["person_key"].map(ids)
+    good["supervisor_id"] = good["supervisor_key"].map(ids)
+    change_id = conn.scalar(
+        sa.text(
+            "INSERT INTO change_sets (actor, action, summary) VALUES (:a, 'load.assignments', :s) "
+            "RETURNING id"
+        ),
+        {"a": run.actor.username, "s": f"roster {run.file_name} (load run {run.run_id})"},
+    )
+    issues.extend(_apply(conn, run, good, change_id))
+    if created:
+        run.messages.append(f"{created} people were new and were added to the people layer")
+    return pd.concat(issues, ignore_index=True) if issues else empty_issue_frame()
+
+
+def _supervisor_keys(
+    good: pd.DataFrame, heads: pd.DataFrame, people: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Person key of each row's supervisor (None when there is none) and ambiguous rows."""
+    keys = np.full(len(good), None, dtype=object)
+    ambiguous = np.zeros(len(good), dtype=bool)
+    known = pd.concat(
+        [heads[["person_key", "name"]], people[["person_key", "name"]]]
+    ).drop_duplicates()
+    by_name = known.groupby("name")["person_key"].agg(list)
+    for k, (name, phone) in enumerate(
+        zip(good["supervisor"], good["supervisor_phone"], strict=True)
+    ):
+        if pd.isna(name):
+            continue
+        if pd.notna(phone):
+            keys[k] = f"{name}|{phone}"
+            continue
+        matches = by_name.get(name, [])
+        if len(matches) == 1:
+            keys[k] = matches[0]
+        elif len(matches) > 1:
+            ambiguous[k] = True
+        else:
+            keys[k] = f"{name}|"
+    return keys, ambiguous
+
+
+def _create_people(conn: Connection, run: _Run, wanted: pd.DataFrame, people: pd.DataFrame) -> int:
+    new = wanted.loc[~wanted["person_key"].isin(people["person_key"])]
+    for r in new.itertuples():
+        office = (
+            int(r.target_office) if pd.notna(r.target_office) and r.target_office >= 0 else None
+        )
+        pid = conn.scalar(
+            sa.text(
+                "INSERT INTO people (person_key, name, phone, street_office_id, load_run_id) "
+                "VALUES (:k, :n, :p, :o, :run) RETURNING id"
+            ),
+            {
+                "k": r.person_key,
+                "n": r.name,
+                "p": None if pd.isna(r.phone) else r.phone,
+                "o": office,
+                "run": run.run_id,
+            },
+        )
+        record(
+            conn,
+            run.actor,
+            "person.create",
+            entity_type="person",
+            entity_id=pid,
+            after={"name": r.name, "phone": None if pd.isna(r.phone) else r.phone},
+            detail={"load_run": run.run_id},
+        )
+    return len(new)
+
+
+def _apply(conn: Connection, run: _Run, good: pd.DataFrame, change_id: int) -> list[pd.DataFrame]:
+    """Insert new assignments, replace changed ones, leave equal ones; count them."""
+    active = pd.read_sql_query(
+        sa.text(
+            "SELECT id, target_type, target_id, role, person_id, level, supervisor_id, valid_from "
+            "FROM assignments WHERE valid_to IS NULL"
+        ),
+        conn,
+    ).set_index(["target_type", "target_id", "role"])
+    now = dt.datetime.now(dt.UTC)
+    inserted = updated = unchanged = 0
+    rejected: list[dict[str, Any]] = []
+    for r in good.itertuples():
+        key = (r.target_type, int(r.target_id), r.role)
+        level = None if pd.isna(r.level) else int(r.level)
+        sup = None if pd.isna(r.supervisor_id) else int(r.supervisor_id)
+        start = (
+            now if pd.isna(r.valid_from) else pd.Timestamp(r.valid_from, tz="UTC").to_pydatetime()
+        )
+        after = {"person_id": int(r.person_id), "level": level, "supervisor_id": sup}
+        old = active.loc[key] if key in active.index else None
+        if old is not None:
+            old_level = None if pd.isna(old["level"]) else int(old["level"])
+            old_sup = None if pd.isna(old["supervisor_id"]) else int(old["supervisor_id"])
+            before = {
+                "person_id": int(old["person_id"]),
+                "level": old_level,
+                "supervisor_id": old_sup,
+            }
+            if before == after:
+                unchanged += 1
+                continue
+            if pd.Timestamp(old["valid_from"]) > pd.Timestamp(start):
+                rejected.append(
+                    {
+                        "row_no": r.row_no,
+                        "natural_key": r.target_key,
+                        "reason_code": "inconsistent_dates",
+                        "reason": "valid_from is before the start of the current assignment "
+                        f"({pd.Timestamp(old['valid_from']):%Y-%m-%d})",
+                        "field": "valid_from",
+                        "value": str(r.valid_from),
+                        "loaded": False,
+                    }
+                )
+                continue
+            conn.execute(
+                sa.text("UPDATE assignments SET valid_to = :t, ended_by = :by WHERE id = :id"),
+                {"t": start, "by": run.actor.username, "id": int(old["id"])},
+            )
+            updated += 1
+        else:
+            before = None
+            inserted += 1
+        new_id = conn.scalar(
+            sa.text(
+                """
+                INSERT INTO assignments (person_id, target_type, target_id, role, level,
+                    supervisor_id, valid_from, assigned_by, change_id, load_run_id)
+                VALUES (:p, :tt, :tid, :role, :lv, :sup, :vf, :by, :cs, :run) RETURNING id
+                """
+            ),
+            {
+                "p": int(r.person_id),
+                "tt": r.target_type,
+                "tid": int(r.target_id),
+                "role": r.role,
+                "lv": level,
+                "sup": sup,
+                "vf": start,
+                "by": run.actor.username,
+                "cs": change_id,
+                "run": run.run_id,
+            },
+        )
+        record(
+            conn,
+            run.actor,
+            "assignment.load",
+            entity_type="assignment",
+            entity_id=new_id,
+            before=before,
+            after={**after, "target": r.target_key, "role": r.role},
+            change_id=change_id,
+        )
+    run.counts.update(n_inserted=inserted, n_updated=updated, n_unchanged=unchanged)
+    return [pd.DataFrame(rejected)] if rejected else []

@@ -1,0 +1,156 @@
+"""Rosters: street heads by road/from/to, history kept, people created once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from sqlalchemy.engine import Engine
+
+from db.access import Actor
+from tests.test_etl_formats import World, build_world
+
+pytestmark = pytest.mark.db
+
+HEADER = ["道路", "起点", "终点", "街长", "电话", "级别", "上级街长"]
+
+
+@pytest.fixture
+def world(clean_db: Engine, tmp_path: Path) -> World:
+    return build_world(clean_db, tmp_path)
+
+
+def roster(world: World, rows: list[list[object]], name: str = "roster.xlsx") -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["东城区街长名单"])  # a title row above the header, as rosters have
+    ws.append(HEADER)
+    for r in rows:
+        ws.append(r)
+    path = world.folder / name
+    wb.save(path)
+    return path
+
+
+def active(world: World) -> list[tuple[object, ...]]:
+    return world.rows(
+        """
+        SELECT s.code, p.name, p.phone, a.role, a.level, sup.name
+        FROM assignments a JOIN road_segments s ON s.id = a.target_id
+        JOIN people p ON p.id = a.person_id LEFT JOIN people sup ON sup.id = a.supervisor_id
+        WHERE a.valid_to IS NULL ORDER BY s.code
+        """
+    )
+
+
+def test_roster_by_road_and_cross_streets_either_direction(world: World) -> None:
+    path = roster(
+        world,
+        [
+            ["东西大街", "西边路", "中轴路", "王小明", 13812345678, "三级", "李总"],
+            ["东西大街", "东边路", "中轴路", "张三", "138-0000-1111", 3, "李总"],
+            ["小胡同", None, None, "赵巷长", "13900000000", None, None],
+            ["李总", None, None, None, None, None, None],  # not a target: reported
+        ],
+    )
+    report = world.load("assignments", path)
+    assert (report.n_read, report.n_inserted, report.n_rejected) == (4, 3, 1), report.rejects
+    assert active(world) == [
+        ("L1", "赵巷长", "13900000000", "lane_head", None, None),
+        ("S1", "王小明", "13812345678", "street_head", 3, "李总"),
+        ("S2", "张三", "13800001111", "street_head", 3, "李总"),
+    ]
+    assert set(report.rejects["reason_code"]) == {"missing_value", "unknown_target"}
+    assert set(report.rejects["row_no"]) == {6}  # one row, both of its problems
+    assert world.scalar("SELECT count(*) FROM people") == 4  # three heads and 李总
+    assert any("4 people were new" in m for m in report.messages)
+
+
+def test_same_roster_twice_changes_nothing(world: World) -> None:
+    path = roster(world, [["东西大街", "西边路", "中轴路", "王小明", 13812345678, 3, "李总"]])
+    world.load("assignments", path)
+    before = world.rows("SELECT * FROM assignments ORDER BY id")
+    again = world.load("assignments", path)
+    assert (again.n_inserted, again.n_updated, again.n_unchanged) == (0, 0, 1)
+    assert world.rows("SELECT * FROM assignments ORDER BY id") == before
+    assert world.scalar("SELECT count(*) FROM people") == 2
+
+
+def test_new_head_ends_the_previous_assignment(world: World) -> None:
+    world.load(
+        "assignments",
+        roster(world, [["东西大街", "西边路", "中轴路", "王小明", "13812345678", 3, None]]),
+    )
+    report = world.load(
+        "assignments",
+        roster(
+            world, [["东西大街", "西边路", "中轴路", "钱新", "13700000000", 3, None]], "new.xlsx"
+        ),
+    )
+    assert (report.n_inserted, report.n_updated) == (0, 1)
+    history = world.rows(
+        "SELECT p.name, a.valid_to IS NULL, a.ended_by FROM assignments a "
+        "JOIN people p ON p.id = a.person_id ORDER BY a.id"
+    )
+    assert history == [("王小明", False, "system"), ("钱新", True, None)]
+    assert world.scalar("SELECT count(*) FROM audit_log WHERE action = 'assignment.load'") == 2
+
+
+def test_segment_codes_target_types_and_duplicates(world: World) -> None:
+    pd.DataFrame(
+        {
+            "segment_code": ["S3", "S3", None, None],
+            "target_type": [None, None, "cell", "网格"],
+            "target_code": [None, None, "110101001001001", "999"],
+            "name": ["甲", "乙", "网格员丙", "丁"],
+            "phone": ["1", "2", "3", "4"],
+        }
+    ).to_csv(world.folder / "r.csv", index=False)
+    report = world.load("assignments", world.folder / "r.csv")
+    assert report.n_inserted == 2
+    assert sorted(report.rejects["reason_code"]) == ["duplicate_key", "unknown_target"]
+    assert world.rows("SELECT target_type, role FROM assignments ORDER BY id") == [
+        ("segment", "street_head"),
+        ("cell", "grid_worker"),
+    ]
+
+
+def test_ambiguous_road_without_cross_streets(world: World) -> None:
+    report = world.load(
+        "assignments", roster(world, [["东西大街", None, None, "某人", "1", 3, None]])
+    )
+    assert report.status == "rejected"
+    assert report.rejects.iloc[0]["reason_code"] == "ambiguous_target"
+    assert "2 road segments match 东西大街" in report.rejects.iloc[0]["reason"]
+
+
+def test_area_limited_planner_only_assigns_in_their_area(world: World) -> None:
+    west = world.scalar("SELECT id FROM admin_areas WHERE code = '110101001000'")
+    planner = Actor("planner1", "planner", street_office_ids=frozenset({int(west)}))  # type: ignore[arg-type]
+    path = roster(
+        world,
+        [
+            ["东西大街", "西边路", "中轴路", "王小明", "1", 3, None],  # S1: west
+            ["东西大街", "中轴路", "东边路", "张三", "2", 3, None],  # S2: east
+        ],
+    )
+    report = world.load("assignments", path, actor=planner)
+    assert (report.n_inserted, report.n_rejected) == (1, 1)
+    assert report.rejects.iloc[0]["reason_code"] == "outside_your_area"
+    assert [r[0] for r in active(world)] == ["S1"]
+
+
+def test_strict_roster_rejects_everything(world: World) -> None:
+    path = roster(
+        world,
+        [
+            ["东西大街", "西边路", "中轴路", "王小明", "1", 3, None],
+            ["无名路", "a", "b", "某", "2", 3, None],
+        ],
+    )
+    report = world.load("assignments", path, strict=True)
+    assert report.status == "rejected" and report.n_inserted == 0
+    assert world.scalar("SELECT count(*) FROM assignments") == 0
+    assert world.scalar("SELECT count(*) FROM people") == 0
