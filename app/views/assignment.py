@@ -247,16 +247,19 @@ def _boards(so: tuple[int, ...] | None, actor: Actor) -> None:
 
 
 def _board_downloads(boards: ModuleType, rows: pd.DataFrame, actor: Actor, so: Any) -> None:
+    from citygrid.settings import get_settings
     from db.audit import record
 
+    made = boards.make_boards(rows, hotline=get_settings().hotline)
+    title = t("assign.boards.title")
     c1, c2 = st.columns(2)
     for col, kind, label in ((c1, "xlsx", "assign.boards.xlsx"), (c2, "pdf", "assign.boards.pdf")):
         if col.button(t(label), key=f"boards_make_{kind}"):
             with data.engine().begin() as conn:
                 record(conn, actor, "export", entity_type="notice_boards",
-                       detail={"format": kind, "segments": len(rows), "street_offices": so})  # fmt: skip
+                       detail={"format": kind, "boards": len(made), "street_offices": so})  # fmt: skip
             make = boards.boards_excel if kind == "xlsx" else boards.boards_pdf
-            st.session_state[f"boards_{kind}"] = make(rows, lang=current_lang())
+            st.session_state[f"boards_{kind}"] = make(made, title=title)
         ready = st.session_state.get(f"boards_{kind}")
         if ready:
             col.download_button(f"⬇ notice-boards.{kind}", ready, file_name=f"notice-boards.{kind}",
