@@ -47,10 +47,10 @@ def accepted_headers(spec: LayerSpec) -> dict[str, tuple[str, ...]]:
     out = {c.name: (c.name, *c.aliases) for c in spec.columns}
     if spec.geometry is not None:
         if spec.geometry.lonlat:
-            out.setdefault("lon", ("lon", *LON_ALIASES))
-            out.setdefault("lat", ("lat", *LAT_ALIASES))
-        out["geometry"] = ("geometry", *GEOMETRY_ALIASES)
-    return out
+            out.setdefault("lon", LON_ALIASES)
+            out.setdefault("lat", LAT_ALIASES)
+        out["geometry"] = GEOMETRY_ALIASES
+    return {name: tuple(dict.fromkeys((name, *headers))) for name, headers in out.items()}
 
 
 def header_matcher(spec: LayerSpec) -> set[str]:

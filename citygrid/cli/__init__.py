@@ -19,6 +19,7 @@ from gis.errors import CityGridError
 _COMMANDS = (
     "citygrid.cli.db_cmd",
     "citygrid.cli.serve_cmd",
+    "citygrid.cli.load_cmd",
     "citygrid.cli.coverage_cmd",
     "citygrid.cli.assign_cmd",
     "citygrid.cli.user_cmd",
