@@ -479,9 +479,10 @@ def _scatter_rules(
     spread: dict[Any, float] = {}
     if max_spread_m is not None and "geometry" in segments.columns:
         geoms = np.asarray(segments.geometry.values, dtype=object)[pos]
-        mids = shapely.line_interpolate_point(shapely.line_merge(geoms), 0.5, normalized=True)
+        centres = shapely.centroid(geoms)  # multi-part segments have no single midpoint
         codes, uniq = pd.factorize(person)
-        multi = shapely.multipoints(mids, indices=codes)
+        order = np.argsort(codes, kind="stable")  # multipoints wants grouped indices
+        multi = shapely.multipoints(centres[order], indices=codes[order])
         diam = 2.0 * shapely.minimum_bounding_radius(multi)
         spread = {p: float(d) for p, d in zip(uniq, diam, strict=True) if d > max_spread_m}
     out = []

@@ -182,9 +182,26 @@ def test_scattered_head_by_network_and_by_distance() -> None:
     geoms = [LineString([(i * 400.0, 0), (i * 400.0 + 400.0, 0)]) for i in range(6)]
     segs = gpd.GeoDataFrame(_segments(), geometry=geoms, crs=4548)
     far = check_rules(segs, pd.DataFrame(rows), _people(), max_spread_m=1000.0)
-    # 张三's midpoints are 1,200 m apart; 刘四's 400 m
+    # 张三's segment centres are 1,200 m apart; 刘四's 400 m
     spread = far.loc[far["code"] == "head_scattered", "reason_en"].item()
     assert spread.endswith("spread over 1,200 m (limit 1,000 m)")
+
+
+def test_spread_with_heads_listed_out_of_order() -> None:
+    # rows interleave heads (10, 11, 10, 11): the spread must still be per head
+    rows = _clean()
+    rows[3]["target_id"], rows[5]["target_id"] = 101, 102
+    rows[4]["target_id"], rows[6]["target_id"] = 105, 103
+    rows[4]["person_id"], rows[5]["person_id"] = 10, 11
+    order = [0, 1, 2, 3, 5, 4, 6, 7, 8]
+    ordered = pd.DataFrame([rows[i] for i in order])
+    geoms = [LineString([(i * 400.0, 0), (i * 400.0 + 400.0, 0)]) for i in range(6)]
+    segs = gpd.GeoDataFrame(_segments(), geometry=geoms, crs=4548)
+    out = check_rules(segs, ordered, _people(), max_spread_m=1000.0)
+    scattered = out.loc[out["code"] == "head_scattered"]
+    # 张三 holds 101 and 105 (1,600 m apart); 刘四 102 and 103 (400 m): only 张三
+    assert scattered["person_id"].tolist() == [10]
+    assert scattered["reason_en"].item().endswith("spread over 1,600 m (limit 1,000 m)")
 
 
 def test_every_rule_has_both_languages_and_a_known_severity() -> None:
