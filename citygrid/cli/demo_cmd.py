@@ -16,6 +16,11 @@ SIZE_HELP = (
 )
 
 
+def demo_root() -> Path:
+    """Where generated demo districts and their working copies are kept."""
+    return get_settings().home / "demo"
+
+
 @click.command(name="demo")
 @click.option("--size", type=click.Choice(["tests", "S", "M", "L"]), default=None,
               help=SIZE_HELP)  # fmt: skip
@@ -51,18 +56,14 @@ def command(size: str | None, seed: int | None, no_serve: bool, rebuild: bool) -
             size = "S"
     if size is not None:
         seed = DEFAULT_SEED if seed is None else seed
-        cached = (settings.home / "demo" / f"{size}-{seed}" / "manifest.json").is_file()
-        click.echo(
-            f"{'generating' if rebuild or not cached else 'reusing'} the demo district "
-            f"(size {size}, seed {seed}) ..."
-        )
+        click.echo(f"preparing the demo district (size {size}, seed {seed}) ...")
         folder = ensure_demo(
-            size, home=settings.home, seed=seed, scheme=settings.grid_code_scheme,
+            size, root=demo_root(), seed=seed, scheme=settings.grid_code_scheme,
             rebuild=rebuild, step=lambda msg: click.echo(f"  {msg}"),
         )  # fmt: skip
     engine = make_engine(settings)
     try:
-        _load(engine, folder, settings.home / "demo" / "work" / folder.name, reload=rebuild)
+        _load(engine, folder, demo_root() / "work" / folder.name, reload=rebuild)
     finally:
         engine.dispose()
     click.echo(f"demo district ready in {time.perf_counter() - started:.0f} s")
@@ -80,8 +81,8 @@ def _load(engine: object, folder: Path, work_dir: Path, *, reload: bool) -> None
 
     console = Console(stderr=False)
     with Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
+        TextColumn("{task.description:<24}"),
+        BarColumn(bar_width=16),
         MofNCompleteColumn(),
         TextColumn("{task.fields[note]}"),
         console=console,
@@ -111,6 +112,14 @@ def _load(engine: object, folder: Path, work_dir: Path, *, reload: bool) -> None
                 r = o.report
                 bar.update(
                     task, total=max(r.n_read, 1), completed=max(r.n_read, 1),
-                    note=f"{r.n_inserted:,} new, {r.n_updated:,} updated, "
-                    f"{r.n_unchanged:,} unchanged, {r.n_rejected:,} rejected",
+                    note=f"new {r.n_inserted:,} · updated {r.n_updated:,} · same "
+                    f"{r.n_unchanged:,} · rejected {r.n_rejected:,}",
                 )  # fmt: skip
+    for o in outcomes:
+        r = o.report
+        if r is not None and r.n_rejected:
+            reasons = ", ".join(f"{k} {v:,}" for k, v in r.reasons.items())
+            click.echo(
+                f"{o.file}: {r.n_rejected:,} rows not loaded ({reasons}); "
+                f"see `citygrid load history --run {r.run_id}`"
+            )

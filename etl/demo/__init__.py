@@ -6,10 +6,11 @@
 
 Typical use (what ``citygrid demo`` does)::
 
-    folder = ensure_demo("S", seed=2004, home=settings.home)  # generate once, cached
+
+    folder = ensure_demo("S", seed=2004, root=settings.home / "demo")  # generated once
     load_demo(engine, folder, work_dir=settings.home / "demo" / "work")
 
-For test suites, ``ensure_demo("tests", home=tmp_path)`` builds two street offices of
+For test suites, ``ensure_demo("tests", root=tmp_path)`` builds two street offices of
 Dongcheng in about three seconds; loading them takes about two.
 """
 
@@ -22,9 +23,8 @@ import tempfile
 from pathlib import Path
 
 from citygrid.settings import PROJECT_ROOT
-from etl.demo.build import SIZES, DemoData, Size, build
+from etl.demo.build import GENERATOR_VERSION, SIZES, DemoData, Size, build
 from etl.demo.files import FILES, read_manifest, write_demo
-from etl.demo.loading import load_demo
 
 #: The prebuilt sample shipped in the repository (Dongcheng, size S, last year).
 SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
@@ -39,7 +39,6 @@ __all__ = [
     "Size",
     "build",
     "ensure_demo",
-    "load_demo",
     "read_manifest",
     "write_demo",
 ]
@@ -48,7 +47,7 @@ __all__ = [
 def ensure_demo(
     size: str,
     *,
-    home: Path,
+    root: Path,
     seed: int = DEFAULT_SEED,
     scheme: str = "15",
     rebuild: bool = False,
@@ -57,13 +56,14 @@ def ensure_demo(
 ) -> Path:
     """The folder of a generated demo district, generating it when missing.
 
-    Kept in ``<home>/demo/<size>-<seed>/`` and reused while its grid code scheme
-    matches; ``rebuild`` generates it again.
+    Kept in ``<root>/<size>-<seed>/`` and reused while it was made by this version of
+    the generator with the same grid code scheme; ``rebuild`` generates it again.
     """
-    folder = home / "demo" / f"{size}-{seed}"
+    folder = root / f"{size}-{seed}"
     if not rebuild and (folder / "manifest.json").is_file():
         manifest = read_manifest(folder)
-        if manifest.get("grid_code_scheme") == scheme:
+        same = (manifest.get("grid_code_scheme"), manifest.get("generator"))
+        if same == (scheme, GENERATOR_VERSION):
             return folder
     data = build(size, seed=seed, as_of=as_of, scheme=scheme, step=step)  # type: ignore[arg-type]
     folder.parent.mkdir(parents=True, exist_ok=True)

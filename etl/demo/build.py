@@ -37,6 +37,8 @@ from gis.segments import locate_lines, segment_roads
 BEIJING = ZoneInfo("Asia/Shanghai")
 CATEGORIES_CSV = PROJECT_ROOT / "data" / "categories.csv"
 STREET_CLASSES = ("快速路", "主干路", "次干路", "支路")
+#: Bumped whenever the same seed would give different data: cached districts are rebuilt.
+GENERATOR_VERSION = 2
 Step = Callable[[str], None]
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 import shapely
 from openpyxl import Workbook
 
-from etl.demo.build import CATEGORIES_CSV, DemoData
+from etl.demo.build import CATEGORIES_CSV, GENERATOR_VERSION, DemoData
 from gis.crs import wgs84_to_gcj02
 
 MANIFEST = "manifest.json"
@@ -124,6 +124,7 @@ def write_demo(data: DemoData, folder: Path) -> dict[str, Any]:
     data.problems.to_csv(folder / "problems.csv", index=False)
     manifest = {
         "format": FORMAT_VERSION,
+        "generator": GENERATOR_VERSION,
         "size": data.size,
         "seed": data.seed,
         "as_of": data.as_of.isoformat(timespec="minutes"),

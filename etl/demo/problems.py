@@ -129,7 +129,7 @@ def _hour_weights(
     hours: pd.DatetimeIndex, season: str, source: str, trend_per_year: float
 ) -> Floats:
     month = np.asarray(_MONTHS[season])[hours.month - 1]
-    week = np.asarray(_WEEKDAY[source])[hours.dayofweek]
+    week = np.asarray(_WEEKDAY[source])[hours.day_of_week]
     hour = np.asarray(_HOURS[source], dtype=float)[hours.hour]
     years = (hours - hours[0]).total_seconds().to_numpy() / (365.25 * 86400)
     w = month * week * hour * (1 + trend_per_year * years)

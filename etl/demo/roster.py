@@ -111,7 +111,11 @@ def build_roster(
 
     street_segs = segments[segments.kind == "street"]
     lane_segs = segments[segments.kind == "lane"]
-    conflicts_left = max(3, round(len(street_segs) * 0.002)) if n_conflicts is None else n_conflicts
+    n_conflicts = max(2, round(len(street_segs) * 0.002)) if n_conflicts is None else n_conflicts
+    conflicted = set(
+        rng.choice(street_segs.code.to_numpy(), size=min(n_conflicts, len(street_segs)),
+                   replace=False).tolist()
+    )  # fmt: skip
     for office in offices.itertuples():
         chief = person("街道办事处主任", office.name, office.code)
         assign(chief, "street_head", level=1, target=("street_office", office.code))
@@ -131,11 +135,10 @@ def build_roster(
                 for k in range(n_cadres)
             ]
             for k, seg in enumerate(segs.code):
-                if rng.random() < unassigned_share:
+                if seg not in conflicted and rng.random() < unassigned_share:
                     continue  # a gap on purpose: nobody heads this segment yet
                 assign(cadres[k % n_cadres], "street_head", level=3, boss=boss, segment=seg)
-                if conflicts_left > 0 and rng.random() < 0.02:
-                    conflicts_left -= 1
+                if seg in conflicted:  # listed twice: two active level-3 heads
                     other = cadres[(k + 1) % n_cadres] if n_cadres > 1 else boss
                     assign(other, "street_head", level=3, boss=boss, segment=seg)
             comm_cells = cells[cells.community_code == comm.code]
