@@ -18,10 +18,10 @@ from db.access import Actor
 VIEWS = "views"
 
 
-def _page(name: str, *, icon: str, default: bool = False) -> st.Page:
-    return st.Page(
-        f"{VIEWS}/{name}.py", title=t(f"nav.{name}"), icon=icon, url_path=name, default=default
-    )
+def _page(name: str, *, default: bool = False) -> st.Page:
+    # No icons: Streamlit fetches a page's icon from the internet for the favicon, and
+    # command-centre networks are often closed.
+    return st.Page(f"{VIEWS}/{name}.py", title=t(f"nav.{name}"), url_path=name, default=default)
 
 
 # Page names of db.users.pages_for -> views.
@@ -34,14 +34,6 @@ _VIEW_OF = {
     "users": "admin",
     "audit": "admin",
 }
-_ICONS = {
-    "bigscreen": "📺",
-    "hotspots": "🔥",
-    "assignment": "🧭",
-    "coverage": "🕳️",
-    "data": "🗂️",
-    "admin": "🔐",
-}
 _SECTIONS = {
     "nav.section.monitor": ("bigscreen", "hotspots"),
     "nav.section.work": ("assignment", "coverage"),
@@ -53,7 +45,7 @@ def allowed_views(actor: Actor) -> set[str]:
     """The views ``actor`` may open (``db.users.pages_for`` when access control is on)."""
     users = session.users_module()
     if users is None:
-        return set(_ICONS)
+        return set(_VIEW_OF.values())
     return {_VIEW_OF[p] for p in users.pages_for(actor)}
 
 
@@ -61,7 +53,7 @@ def _pages(actor: Actor) -> dict[str, list[st.Page]]:
     allowed = allowed_views(actor)
     sections: dict[str, list[st.Page]] = {}
     for section, names in _SECTIONS.items():
-        pages = [_page(n, icon=_ICONS[n], default=n == "bigscreen") for n in names if n in allowed]
+        pages = [_page(n, default=n == "bigscreen") for n in names if n in allowed]
         if pages:
             sections[t(section)] = pages
     return sections
@@ -74,7 +66,6 @@ def _run() -> None:
     kiosk = session.is_kiosk()
     st.set_page_config(
         page_title=t("app.title"),
-        page_icon="🗺️",
         layout="wide",
         initial_sidebar_state="collapsed" if kiosk else "auto",
     )
@@ -85,10 +76,10 @@ def _run() -> None:
             st.error(t("signin.kiosk_bad"))
             return
         style.inject_kiosk()
-        st.navigation([_page("bigscreen", icon="📺", default=True)], position="hidden").run()
+        st.navigation([_page("bigscreen", default=True)], position="hidden").run()
         return
     if actor is None:
-        st.navigation([_page("signin", icon="🔑", default=True)], position="hidden").run()
+        st.navigation([_page("signin", default=True)], position="hidden").run()
         return
     draw_sidebar(actor)
     if session.accounts_enabled() and st.sidebar.button(t("side.signout")):

@@ -136,6 +136,31 @@ def to_display(frame: gpd.GeoDataFrame, style: MapStyle) -> gpd.GeoDataFrame:
     return out.loc[~out.geometry.is_empty & out.geometry.notna()]
 
 
+def dissolve_by(frame: gpd.GeoDataFrame, column: str) -> gpd.GeoDataFrame:
+    """One feature per value of ``column``: the union of its shapes, with ``count`` and ``n``.
+
+    Cells that tile without overlaps merge fast (``shapely.coverage_union_all``), and a
+    wall of thousands of hot cells becomes a handful of outlines.
+
+    >>> from shapely.geometry import box
+    >>> f = gpd.GeoDataFrame({"class": [3, 3, 2], "n": [4, 5, 1]},
+    ...                      geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(5, 5, 6, 6)])
+    >>> out = dissolve_by(f, "class")
+    >>> out[["class", "count", "n"]].values.tolist(), round(out.geometry.iloc[1].area, 1)
+    ([[2, 1, 1], [3, 2, 9]], 2.0)
+    """
+    rows = []
+    for value, part in frame.groupby(column, sort=True):
+        geoms = np.asarray(part.geometry.values, dtype=object)
+        try:
+            merged = shapely.coverage_union_all(geoms)
+        except shapely.errors.GEOSException:  # not a clean coverage: the general union
+            merged = shapely.union_all(geoms)
+        n = int(part["n"].sum()) if "n" in part.columns else len(part)
+        rows.append({column: value, "count": len(part), "n": n, "geometry": merged})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=frame.crs)
+
+
 def _geojson(frame: gpd.GeoDataFrame, properties: Sequence[str]) -> dict[str, Any]:
     """A compact GeoJSON FeatureCollection with only ``properties``."""
     keep = [p for p in properties if p in frame.columns]
@@ -409,7 +434,8 @@ def hotspot_map(
         _bounds(to_display(outlines, style) if outlines is not None else None, shown), style=style
     )
     add_outlines(m, outlines, style=style)
-    aliases = [translate(f"col.{f}" if f != "n" else "map.count", lang) for f in fields]
+    names = {"n": "map.count", "count": "col.cells"}
+    aliases = [translate(names.get(f, f"col.{f}"), lang) for f in fields]
     present: list[tuple[str, str]] = []
     for cls, colour in HOT_COLOURS.items():
         part = shown.loc[shown[class_column] == cls]
@@ -551,7 +577,7 @@ def coverage_map(
         group.add_to(m)
     if present:
         Legend(translate("map.legend.gaps", lang), present).add_to(m)
-        folium.LayerControl(collapsed=False).add_to(m)
+        folium.LayerControl(collapsed=True).add_to(m)
     return m
 
 

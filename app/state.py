@@ -152,6 +152,7 @@ def draw_sidebar(actor: Actor) -> None:
             [None, *so_names],
             key=KEY_SO,
             format_func=lambda i: t("side.all") if i is None else so_names[i],
+            placeholder=t("side.all"),
         )
         frame = data.areas()
         coms = frame.loc[frame["level"] == "community"]
@@ -166,6 +167,7 @@ def draw_sidebar(actor: Actor) -> None:
             [None, *com_names],
             key=KEY_COM,
             format_func=lambda i: t("side.all") if i is None else com_names[i],
+            placeholder=t("side.all"),
         )
         st.selectbox(
             t("side.period"),
@@ -185,6 +187,7 @@ def draw_sidebar(actor: Actor) -> None:
             key=KEY_CATS,
             format_func=lambda c: t(f"cat.{c}") if 0 <= c <= 6 else str(c),
             help=t("side.categories.help"),
+            placeholder=t("side.all"),
         )
         st.divider()
         role = ROLE_LABELS[actor.role][0 if current_lang() == "zh" else 1]

@@ -7,7 +7,7 @@ import streamlit as st
 BIG_SCREEN_CSS = """
 <style>
 [data-testid="stMain"], [data-testid="stHeader"] { background: #07111f; color: #e6eefc; }
-[data-testid="stMainBlockContainer"] { max-width: 100%; padding: 1rem 1.5rem 2rem 1.5rem; }
+[data-testid="stMainBlockContainer"] { max-width: 100%; padding: 3.2rem 1.5rem 2rem 1.5rem; }
 [data-testid="stMain"] h1, [data-testid="stMain"] h2, [data-testid="stMain"] h3,
 [data-testid="stMain"] p, [data-testid="stMain"] span, [data-testid="stMain"] label,
 [data-testid="stMain"] [data-testid="stCaptionContainer"] { color: #e6eefc; }
@@ -26,9 +26,10 @@ BIG_SCREEN_CSS = """
 .cg-panel { background: #0b1a2e; border: 1px solid #1f4b7a; border-radius: 10px;
   padding: .6rem .9rem; }
 .cg-panel h3 { font-size: 1.4rem; margin: 0 0 .4rem 0; color: #9cc2f5; }
-.cg-rank { width: 100%; border-collapse: collapse; font-size: 1.15rem; }
+.cg-rank { width: 100%; border-collapse: collapse; font-size: 1.05rem; table-layout: fixed; }
 .cg-rank td, .cg-rank th { white-space: nowrap; }
-.cg-rank td.name { overflow: hidden; text-overflow: ellipsis; max-width: 9em; }
+.cg-rank td.name { overflow: hidden; text-overflow: ellipsis; }
+.cg-rank col.rk { width: 2.6em; } .cg-rank col.pc { width: 5.2em; } .cg-rank col.rd { width: 3.2em; }
 .cg-rank td, .cg-rank th { padding: .25rem .4rem; border-bottom: 1px solid #16365a;
   color: #e6eefc; text-align: left; }
 .cg-rank th { color: #8fb3e8; font-weight: 400; }
@@ -36,13 +37,12 @@ BIG_SCREEN_CSS = """
 .cg-rank td.red { color: #ff5252; }
 .cg-ticker { overflow: hidden; white-space: nowrap; background: #0b1a2e;
   border: 1px solid #1f4b7a; border-radius: 10px; padding: .5rem 0; font-size: 1.35rem; }
-.cg-ticker .track { display: inline-block; padding-left: 100%;
-  animation: cg-scroll 90s linear infinite; }
+.cg-ticker .track { display: inline-block; animation: cg-scroll 120s linear infinite; }
 .cg-ticker .item { margin-right: 3rem; color: #e6eefc; }
 .cg-ticker .tag { padding: 0 .4rem; border-radius: 4px; margin-right: .4rem; color: #07111f; }
 .cg-ticker .tag.red { background: #ff5252; } .cg-ticker .tag.yellow { background: #ffd54f; }
 .cg-ticker .tag.white { background: #cfd8dc; } .cg-ticker .tag.closed { background: #69f0ae; }
-@keyframes cg-scroll { from { transform: translateX(0); } to { transform: translateX(-100%); } }
+@keyframes cg-scroll { from { transform: translateX(0); } to { transform: translateX(-50%); } }
 .cg-rule { color: #6f93c4; font-size: .95rem; }
 </style>
 """
@@ -52,7 +52,7 @@ KIOSK_CSS = """
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
 [data-testid="stToolbar"], [data-testid="stHeader"], [data-testid="stDecoration"],
 [data-testid="stStatusWidget"], footer { display: none !important; }
-[data-testid="stMainBlockContainer"] { padding-top: .6rem; }
+[data-testid="stMainBlockContainer"] { padding-top: .6rem !important; }
 </style>
 """
 

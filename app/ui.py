@@ -15,6 +15,7 @@ from app.assets import leaflet_url
 from app.i18n import current_lang, t
 from app.maps import MapStyle
 from citygrid.settings import get_settings
+from db.queries.density import DEFAULT_TZ
 
 
 def map_style(*, dark: bool = False) -> MapStyle:
@@ -59,9 +60,12 @@ def has_data() -> bool:
 
 def table(frame: pd.DataFrame, columns: dict[str, str], **kwargs: Any) -> None:
     """A read-only table with translated column labels (``{column: i18n key}``)."""
-    shown = frame[[c for c in columns if c in frame.columns]].rename(
-        columns={c: t(k) for c, k in columns.items()}
-    )
+    shown = frame[[c for c in columns if c in frame.columns]].copy()
+    for col in shown.columns:
+        if isinstance(shown[col].dtype, pd.DatetimeTZDtype):
+            # times as the command centre reads them: local, to the minute
+            shown[col] = shown[col].dt.tz_convert(DEFAULT_TZ).dt.strftime("%Y-%m-%d %H:%M")
+    shown = shown.rename(columns={c: t(k) for c, k in columns.items()})
     st.dataframe(shown, hide_index=True, width="stretch", **kwargs)
 
 

@@ -13,12 +13,12 @@ import streamlit as st
 from app import data, ui
 from app.guard import guarded
 from app.i18n import t
-from app.maps import density_map
+from app.maps import dissolve_by, hotspot_map
 from app.session import page_actor
 from app.state import filters, now
 from app.style import inject_big_screen
 from citygrid.settings import get_settings
-from db.queries.dashboard import YELLOW_FRACTION
+from db.queries.dashboard import YELLOW_FRACTION, day_start
 
 REFRESH_S = get_settings().refresh_seconds
 FG = "#e6eefc"
@@ -148,7 +148,8 @@ def _ranking(frame: pd.DataFrame, title: str, limit: int) -> str:
     )
     return (
         f'<div class="cg-panel"><h3>{html.escape(title)}</h3><table class="cg-rank">'
-        f"<tr>{head}</tr>{''.join(rows)}</table></div>"
+        '<colgroup><col class="rk"><col><col class="pc"><col class="pc"><col class="rd">'
+        f"</colgroup><tr>{head}</tr>{''.join(rows)}</table></div>"
     )
 
 
@@ -164,10 +165,9 @@ def _ticker(frame: pd.DataFrame) -> str:
             f'<span class="item"><span class="tag {colour}">{html.escape(t(f"colour.{colour}"))}'
             f"</span>{html.escape(text)}</span>"
         )
-    return (
-        f'<div class="cg-ticker"><span class="track">'
-        f"<b>{html.escape(t('big.ticker'))}：</b>{''.join(items)}</span></div>"
-    )
+    # The items twice over, scrolled by half: a seamless loop that is never blank.
+    once = f"<b>{html.escape(t('big.ticker'))}：</b>{''.join(items)}"
+    return f'<div class="cg-ticker"><span class="track">{once}{once}</span></div>'
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -184,12 +184,23 @@ def board() -> None:
         f'<p class="cg-sub">{html.escape(t("big.updated", time=moment.strftime("%Y-%m-%d %H:%M"), seconds=REFRESH_S))}</p>'
     )
     st.html(_kpis(d["kpis"], data.bait_share(key[0])))
-    left, middle, right = st.columns([5, 3, 3], gap="medium")
+    left, middle, right = st.columns([5, 3, 4], gap="medium")
     with left:
         st.html(f'<div class="cg-panel"><h3>{html.escape(t("big.map"))}</h3></div>')
-        cells = data.cell_counts(moment - dt.timedelta(days=30), moment, key)
+        # Day-aligned window: one cached Gi* per day and area, shared by every screen.
+        today = day_start(moment)
+        hot = data.hotspots(
+            "cell", today - dt.timedelta(days=29), today + dt.timedelta(days=1), key
+        )
+        shown = hot.loc[hot["gi_class"] != 0, ["n", "gi_class", "geometry"]]
+        merged = dissolve_by(shown, "gi_class")
+        merged = merged.assign(name=[t(f"map.hot.{c}") for c in merged["gi_class"]])
+        merged = merged.rename(columns={"gi_class": "class"})
+        merged = merged.set_geometry(merged.geometry.simplify(5.0).to_crs(4326))
         outline = data.outlines("street_office", key, 15.0)
-        m = density_map(cells, outline, style=ui.map_style(dark=True))
+        m = hotspot_map(
+            merged, outline, style=ui.map_style(dark=True), fields=("name", "count", "n")
+        )
         ui.show_map(m, key="big_map", height=520)
     with middle:
         st.html(f'<div class="cg-panel"><h3>{html.escape(t("big.categories"))}</h3></div>')

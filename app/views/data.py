@@ -142,7 +142,8 @@ def page() -> None:
         counts = _counts(current_lang())
         if counts["rows"].sum() == 0:
             st.info(t("empty.no_data"))
-        ui.table(counts, {"layer": "data.layer", "rows": "data.rows"})
+        ui.table(counts, {"layer": "data.layer", "rows": "data.rows"},
+                 height=35 * (len(counts) + 1) + 3)  # fmt: skip
     with right:
         guarded(_upload_form)()
     history = _history()

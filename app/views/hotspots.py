@@ -54,7 +54,8 @@ def _top(frame: gpd.GeoDataFrame, unit: str, actor: Actor) -> None:
 
     with data.engine().connect() as conn:
         top = top_n(conn, frame, unit=unit, actor=actor, n=10)  # type: ignore[arg-type]
-    columns = {"rank": "big.rank.col.rank", "code": "col.code", "name": "col.name",
+    where = "name" if unit == "segment" else "community"
+    columns = {"rank": "big.rank.col.rank", "code": "col.code", where: "col.name",
                "n": "col.n", "gi_z": "col.z"}  # fmt: skip
     if unit == "segment":
         columns |= {"street_head_name": "col.head", "street_head_phone": "col.phone",
