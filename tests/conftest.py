@@ -23,6 +23,8 @@ from sqlalchemy.engine import Connection, Engine
 from citygrid.settings import get_settings
 
 APP_TABLES = (
+    "kiosk_tokens",
+    "users",
     "audit_log",
     "load_rejects",
     "load_runs",
