@@ -8,14 +8,17 @@ of the mean. Vertices can be locked to a part beforehand; they never move.
 How: the graph is split into its connected pieces, and parts are shared among them in
 proportion to their load (D'Hondt: each next part goes to the piece whose load per
 part is highest). Each piece is cut by METIS (multilevel k-way with contiguous parts);
-METIS parts are matched to locked parts by overlap, and stray fragments re-attached to
-their lightest neighbour. METIS alone leaves 5-35% imbalance on street networks once
+with locked vertices, only the free vertices' own pieces are cut, each into as many
+parts as its load holds, and pockets too small for a head of their own are absorbed
+by the locked parts around them; stray fragments go to their lightest neighbour. METIS alone leaves 5-35% imbalance on street networks once
 parts must be contiguous, so a refinement of our own follows: load is pushed from
 the heaviest part along a chain of neighbouring parts to a lighter one (and then
 pulled into the lightest), each hand-over redrawing the border of two neighbours by
 cutting a random spanning tree of their union where the loads come out right. Both
 sides of a tree cut are connected, so connectivity holds throughout; a chain is kept
-only if it lowers the heaviest load on it (or raises the lightest), so it ends.
+only if it lowers the heaviest load on it (or raises the lightest), so it ends. When
+the refinement stalls above the target, it starts afresh from other seeds (at most
+three starts) and keeps the best.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from scipy.optimize import linear_sum_assignment
 from gis.errors import DataError
 
 _EPS = 1e-9
+#: Fresh starts (other METIS and refinement seeds) when a refinement stalls above target.
+_ATTEMPTS = 3
 # METIS's allowed imbalance in 1/1000; tighter than its default (30) gives the refinement
 # fewer parts to fix, and tighter still makes contiguous METIS parts ragged.
 _UFACTOR = 10
@@ -138,18 +143,34 @@ def balanced_partition(
             f"{n_parts - int(counts.sum())} of {n_parts} parts stay empty: there are more "
             "parts than vertices"
         )
-    labels = _initial(adj, w, lock, comp=comp, counts=counts, home=home, n_parts=n_parts, seed=seed)
-    labels = _keep_cores(adj, w, labels, lock >= 0)
-    ref = _Refiner(adj, w, labels, lock >= 0, n_parts, seed=seed)
-    ref.grow()
-    ref.seed_empty(comp, counts, home)
     mean = float(w.sum()) / n_parts
     hi, lo = (1.0 + max_imbalance) * mean, (1.0 - max_imbalance) * mean
-    for _ in range(3):  # the chains are randomised: a new round may free what the last left
-        ref.balance(hi=hi, lo=lo, mean=mean)
-        if max(ref.loads) <= hi:
+    best: _Refiner | None = None
+    for attempt in range(_ATTEMPTS):  # a fresh start when the refinement gets stuck
+        start = seed + 7919 * attempt
+        if (lock >= 0).any():
+            labels = _initial_locked(adj, w, lock, n_parts=n_parts, seed=start)
+        else:
+            labels = _initial(
+                adj, w, lock, comp=comp, counts=counts, home=home, n_parts=n_parts, seed=start
+            )
+        labels = _keep_cores(adj, w, labels, lock >= 0)
+        ref = _Refiner(adj, w, labels, lock >= 0, n_parts, seed=start)
+        ref.grow()
+        ref.seed_empty(comp, counts, home)
+        for rnd in range(3):  # chains are randomised: a new round, with more trees per
+            ref.trees = 16 * (rnd + 1)  # re-split, may free what the last one left
+            ref.push(hi=hi, mean=mean)
+            if max(ref.loads) <= hi:
+                break
+        if best is None or max(ref.loads) < max(best.loads):
+            best = ref
+        if max(best.loads) <= hi:
             break
-    labels = np.asarray(ref.labels, dtype=np.intp)
+    assert best is not None
+    best.trees = 16
+    best.pull(lo=lo, mean=mean, ceiling=max(hi, *best.loads), max_tries=2 * n_parts)
+    labels = np.asarray(best.labels, dtype=np.intp)
     ok = labels >= 0
     loads = np.bincount(labels[ok], weights=w[ok], minlength=n_parts).astype(np.float64)
     result = Partition(labels, loads, _count_pieces(adj, labels, n_parts), max_imbalance)
@@ -281,6 +302,69 @@ def _initial(
     return labels
 
 
+def _initial_locked(
+    adj: sp.csr_matrix, w: NDArray[np.float64], lock: NDArray[np.intp], *, n_parts: int, seed: int
+) -> NDArray[np.intp]:
+    """With locks: locked parts as they are, free people shared over the free pieces.
+
+    Cutting the whole graph and forcing the locks afterwards strands free pockets
+    between locked areas in parts that cannot shed them. Instead the free vertices'
+    own pieces are cut: a piece gets as many free parts as its load holds mean loads
+    (rounded, then evened out to the number of free people), so a pocket under half a
+    mean load that touches locked parts gets none and is absorbed by them.
+    """
+    free = np.flatnonzero(lock < 0)
+    labels = lock.copy()
+    free_ids = sorted(set(range(n_parts)) - {int(p) for p in np.unique(lock[lock >= 0])})
+    if len(free) == 0:
+        return labels
+    sub = adj[free][:, free].tocsr()
+    _, fc_raw = sp.csgraph.connected_components(sub, directed=False)
+    fc = np.asarray(fc_raw, dtype=np.intp)
+    n_fc = int(fc.max()) + 1
+    load = np.bincount(fc, weights=w[free], minlength=n_fc).astype(np.float64)
+    size = np.bincount(fc, minlength=n_fc)
+    touches = np.zeros(n_fc, dtype=bool)
+    coo = adj.tocoo()
+    edge = (lock[coo.row] < 0) & (lock[coo.col] >= 0)
+    pos = np.full(len(lock), -1, dtype=np.intp)
+    pos[free] = np.arange(len(free))
+    touches[fc[pos[coo.row[edge]]]] = True
+    floor = (~touches).astype(np.intp)
+    if floor.sum() > len(free_ids):
+        msg = (
+            f"{int(floor.sum())} stretches of unassigned street are cut off from every locked "
+            f"head, but only {len(free_ids)} free people are available; add people or unlock "
+            "some segments"
+        )
+        raise DataError(msg)
+    mean = float(w.sum()) / n_parts
+    counts = np.minimum(np.maximum(np.rint(load / mean).astype(np.intp), floor), size)
+    while counts.sum() > len(free_ids):  # take from where it hurts least
+        can = np.flatnonzero(counts > floor)
+        c = can[np.argmin(load[can] / np.maximum(counts[can] - 1, 0.5))]
+        counts[c] -= 1
+    while counts.sum() < len(free_ids):  # give where the load per part is highest
+        can = np.flatnonzero(counts < size)
+        if len(can) == 0:
+            break
+        c = can[np.argmax(load[can] / np.maximum(counts[can], 0.5))]
+        counts[c] += 1
+    ids = iter(free_ids)
+    order = np.argsort(fc, kind="stable")
+    bounds = np.searchsorted(fc[order], np.arange(n_fc + 1))
+    for c in range(n_fc):
+        k = int(counts[c])
+        if k == 0:
+            continue  # absorbed by the locked parts around it
+        idx = order[bounds[c] : bounds[c + 1]]
+        raw = _metis(sub[idx][:, idx].tocsr(), w[free][idx], k, seed)
+        part_ids = np.asarray([next(ids) for _ in range(k)], dtype=np.intp)
+        labels[free[idx]] = part_ids[raw]
+    labels[(lock < 0) & (labels == lock)] = -1
+    return labels
+
+
 def _pieces(adj: sp.csr_matrix, labels: NDArray[np.intp]) -> NDArray[np.intp]:
     """Connected piece of every vertex within its own part."""
     coo = adj.tocoo()
@@ -387,6 +471,7 @@ class _Refiner:
         self.trees = 16
         self.close = 0.002 * float(w.sum()) / n_parts
         self.log: list[tuple[int, int]] = []
+        self.last_path: list[int] = []
         ip, ix = adj.indptr, adj.indices
         self.nbrs: list[list[int]] = [ix[ip[i] : ip[i + 1]].tolist() for i in range(adj.shape[0])]
         self.w: list[float] = w.tolist()
@@ -453,10 +538,16 @@ class _Refiner:
         local = [[pos[u] for u in self.nbrs[v] if u in pos] for v in union]
         best: tuple[float, list[int], bool] | None = None
         edges = [(i, j) for i in range(n) for j in local[i] if i < j]
+        # Trees join each locked group first (so one cut can separate a's locked vertices
+        # from b's) and the two groups directly last (so the path between them runs
+        # through free vertices, which is where a cut can move load)
+        first = [(i, j) for i, j in edges if side[i] >= 0 and side[i] == side[j]]
+        last = [(i, j) for i, j in edges if side[i] >= 0 and side[j] >= 0 and side[i] != side[j]]
+        rest = [(i, j) for i, j in edges if side[i] < 0 or side[j] < 0]
         for _ in range(self.trees):
             if best is not None and best[0] <= self.close:
                 break
-            order, parent = _random_tree(n, edges, self.rng)
+            order, parent = _random_tree(n, (first, rest, last), self.rng)
             if len(order) < n:
                 return False
             sub = w[:]
@@ -611,18 +702,22 @@ class _Refiner:
         inner = set(parent.values())
         return next((v for v in reversed(order) if v not in inner and not self.locked[v]), None)
 
-    def balance(self, *, hi: float, lo: float, mean: float, max_moves: int = 20_000) -> None:
-        """Push load out of parts above ``hi``, then pull load into parts below ``lo``.
+    def around(self, path: list[int]) -> set[int]:
+        """The parts on a path and their neighbours."""
+        return set(path).union(*(self.border[q] for q in path))
 
-        A part no chain can help is set aside until some other chain succeeds (which may
-        have opened a way for it).
+    def push(self, *, hi: float, mean: float, max_moves: int = 20_000) -> None:
+        """Push load out of parts above ``hi`` along chains to lighter parts.
+
+        A part no chain can help is set aside until a chain next to it succeeds (which
+        may have opened a way for it).
         """
         loads, n = self.loads, len(self.loads)
         stuck: set[int] = set()
         for _ in range(max_moves):
             todo = [q for q in range(n) if q not in stuck and loads[q] > hi]
             if not todo:
-                break
+                return
             p = max(todo, key=loads.__getitem__)
             limit = max(2 * hi - loads[p], mean)
             if any(
@@ -631,12 +726,18 @@ class _Refiner:
                 )
                 for r in self.routes(p, partial(_below, loads, limit))
             ):
-                stuck.clear()
+                stuck -= self.around(self.last_path)
             else:
                 stuck.add(p)
-        ceiling = max(hi, *loads)
-        stuck = set()
-        for _ in range(max_moves):
+
+    def pull(self, *, lo: float, mean: float, ceiling: float, max_tries: int) -> None:
+        """Pull load into parts below ``lo`` from heavier ones, never above ``ceiling``.
+
+        Fairness for the lightest heads, not the target itself: ``max_tries`` bounds it.
+        """
+        loads, n = self.loads, len(self.loads)
+        stuck: set[int] = set()
+        for _ in range(max_tries):
             todo = [q for q in range(n) if q not in stuck and self.members[q] and loads[q] < lo]
             if not todo:
                 return
@@ -646,7 +747,7 @@ class _Refiner:
                 self.chain(r, min((loads[r[0]] - loads[d]) / 2, mean - loads[d]), ceiling=ceiling)
                 for r in self.routes(d, partial(_above, loads, floor))
             ):
-                stuck.clear()
+                stuck -= self.around(self.last_path)
             else:
                 stuck.add(d)
 
@@ -660,9 +761,10 @@ def _above(loads: list[float], limit: float, q: int) -> bool:
 
 
 def _random_tree(
-    n: int, edges: list[tuple[int, int]], rng: random.Random
+    n: int, tiers: tuple[list[tuple[int, int]], ...], rng: random.Random
 ) -> tuple[list[int], list[int]]:
-    """A random spanning tree (Kruskal on shuffled edges), as BFS order and parents."""
+    """A random spanning tree (Kruskal on edges shuffled within each tier, tiers in
+    order), as BFS order and parents."""
     root = list(range(n))
 
     def find(x: int) -> int:
@@ -671,10 +773,13 @@ def _random_tree(
             x = root[x]
         return x
 
-    shuffled = edges[:]
-    rng.shuffle(shuffled)
+    ordered: list[tuple[int, int]] = []
+    for tier in tiers:
+        shuffled = tier[:]
+        rng.shuffle(shuffled)
+        ordered += shuffled
     tree: list[list[int]] = [[] for _ in range(n)]
-    for i, j in shuffled:
+    for i, j in ordered:
         ri, rj = find(i), find(j)
         if ri != rj:
             root[ri] = rj

@@ -97,6 +97,18 @@ def test_locked_vertices_keep_their_part_and_count_in_the_balance() -> None:
     assert any("locked vertices" in n for n in q.notes)
 
 
+def test_heads_locked_from_an_earlier_plan_keep_their_areas() -> None:
+    adj = _street_network(2000, 11)
+    rng = np.random.default_rng(11)
+    w = rng.gamma(2.0, 0.5, adj.shape[0]) + rng.poisson(0.3, adj.shape[0]) * 2.0
+    earlier = balanced_partition(adj, w, n_parts=40, seed=5).labels
+    locked = np.where(earlier < 10, earlier, -1)  # heads 0-9 keep all their segments
+    p = balanced_partition(adj, w, n_parts=40, locked=locked, seed=1)
+    assert (p.labels[locked >= 0] == locked[locked >= 0]).all()
+    assert _connected_parts(adj, p.labels)
+    assert p.max_over_mean <= 1.05, p.notes
+
+
 def test_disconnected_network_shares_people_by_load() -> None:
     adj = sp.block_diag([_lattice(6, 6), _lattice(3, 4)]).tocsr()  # 36 + 12 vertices
     p = balanced_partition(adj, np.ones(48), n_parts=4)
