@@ -166,6 +166,8 @@ class GeometryStage:
             )
         wx, wy = self._to_working(x, y)
         ok = given & np.isfinite(wx) & np.isfinite(wy)
+        if self.source is not None and self.source.is_geographic:
+            ok &= (np.abs(x) <= 180) & (np.abs(y) <= 90)
         inside = np.zeros(len(x), dtype=bool)
         inside[ok] = shapely.contains_xy(self.area.polygon, wx[ok], wy[ok])
         self._report_outside(given & ~inside, ok, x, y, issues)

@@ -36,24 +36,28 @@ def start_run(
     options: dict[str, Any],
     user: str,
 ) -> int:
-    """Insert the ``running`` row of a new load; return its id."""
+    """Insert the ``running`` row of a new load; return its id.
+
+    Runs left ``running`` by a process that died are marked ``interrupted`` first. A
+    run's ``backend_pid`` is the session of ``conn`` until the data transaction starts
+    (then that session's), so a run is never without a session to check.
+    """
     conn.execute(
         sa.text(
             """
             UPDATE load_runs r SET status = 'interrupted', finished_at = now(),
                    message = 'the loading process ended without finishing (killed?)'
-            WHERE r.status = 'running' AND NOT EXISTS (
-                SELECT 1 FROM pg_stat_activity a
-                WHERE a.pid = r.backend_pid AND a.backend_start <= r.started_at)
-              AND r.started_at < now() - interval '1 second'
+            WHERE r.status = 'running'
+              AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = r.backend_pid)
             """
         )
     )
     run_id = conn.scalar(
         sa.text(
             """
-            INSERT INTO load_runs (layer, file_name, file_size, file_format, options, user_name)
-            VALUES (:layer, :file, :size, :fmt, CAST(:opts AS jsonb), :user)
+            INSERT INTO load_runs (layer, file_name, file_size, file_format, options, user_name,
+                                   backend_pid)
+            VALUES (:layer, :file, :size, :fmt, CAST(:opts AS jsonb), :user, pg_backend_pid())
             RETURNING id
             """
         ),
