@@ -75,15 +75,14 @@ def command(size: str | None, seed: int | None, no_serve: bool, rebuild: bool) -
 
 def _load(engine: object, folder: Path, work_dir: Path, *, reload: bool) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, Progress, TextColumn
 
     from etl.demo.loading import load_demo
 
     console = Console(stderr=False)
     with Progress(
         TextColumn("{task.description:<24}"),
-        BarColumn(bar_width=16),
-        MofNCompleteColumn(),
+        BarColumn(bar_width=12),
         TextColumn("{task.fields[note]}"),
         console=console,
         transient=False,

@@ -38,7 +38,7 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 CATEGORIES_CSV = PROJECT_ROOT / "data" / "categories.csv"
 STREET_CLASSES = ("快速路", "主干路", "次干路", "支路")
 #: Bumped whenever the same seed would give different data: cached districts are rebuilt.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 Step = Callable[[str], None]
 
 
@@ -175,25 +175,27 @@ def _synthetic(size: Size, crs: int, rng: np.random.Generator, names: NamePool) 
     )
 
 
-def build(
-    size: str = "S",
-    *,
-    seed: int = 2004,
-    as_of: dt.datetime | None = None,
-    crs: int = 4548,
-    scheme: CodeScheme = "15",
-    target_area_m2: float = 10_000.0,
-    step: Step | None = None,
-) -> DemoData:
-    """Generate a demo district of ``size`` (see :data:`SIZES`) from ``seed``.
+@dataclass
+class Layout:
+    """A district's roads and divisions, before anything is placed on them."""
 
-    ``as_of`` is "now" in Beijing time (naive); problems run up to it.
-    """
+    base: _Base
+    names: NamePool
+    roads: gpd.GeoDataFrame
+    offices: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame
+    parks: shapely.Geometry
+    rngs: list[np.random.Generator]  # places, roster, problems
+
+
+def layout(
+    size: str = "S", *, seed: int = 2004, crs: int = 4548, step: Step | None = None
+) -> Layout:
+    """The first stages of :func:`build`: roads, street offices and communities."""
     if size not in SIZES:
         msg = f"unknown demo size {size!r}; choose one of {', '.join(SIZES)}"
         raise DataError(msg)
     spec = SIZES[size]
-    now = (as_of or beijing_now()).replace(second=0, microsecond=0)
     say = step or (lambda _msg: None)
     r_base, r_roads, r_places, r_roster, r_problems, r_names = _rngs(seed, 6)
     names = NamePool(r_names)
@@ -223,6 +225,37 @@ def build(
     if spec.offices:
         offices = offices[offices.code.isin(spec.offices)].reset_index(drop=True)
         comms = comms[comms.parent_code.isin(spec.offices)].reset_index(drop=True)
+    return Layout(base, names, roads, offices, comms, park_geom, [r_base, r_places, r_roster,
+                                                                  r_problems])  # fmt: skip
+
+
+def build(
+    size: str = "S",
+    *,
+    seed: int = 2004,
+    as_of: dt.datetime | None = None,
+    crs: int = 4548,
+    scheme: CodeScheme = "15",
+    target_area_m2: float = 10_000.0,
+    step: Step | None = None,
+) -> DemoData:
+    """Generate a demo district of ``size`` (see :data:`SIZES`) from ``seed``.
+
+    ``as_of`` is "now" in Beijing time (naive); problems run up to it.
+    """
+    lay = layout(size, seed=seed, crs=crs, step=step)
+    spec = SIZES[size]
+    now = (as_of or beijing_now()).replace(second=0, microsecond=0)
+    say = step or (lambda _msg: None)
+    base, names, roads, offices, comms = (
+        lay.base,
+        lay.names,
+        lay.roads,
+        lay.offices,
+        lay.communities,
+    )
+    park_geom = lay.parks
+    r_base, r_places, r_roster, r_problems = lay.rngs
     land = shapely.union_all(np.asarray(comms.geometry.values))
 
     say("road segments")

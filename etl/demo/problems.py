@@ -261,10 +261,13 @@ def generate_problems(
     office[pt] = poly
     speed = rng.uniform(0.7, 1.45, len(codes) + 1)
     ratio = rng.lognormal(np.log(0.5), 0.6, len(df)) * speed[office]
-    stuck = rng.random(len(df)) < 0.02
+    stuck = rng.random(len(df)) < 0.04
     ratio[stuck] = rng.uniform(2.0, 8.0, int(stuck.sum()))
     allowed = (deadline - reported).astype(float)
-    took = np.maximum(ratio * allowed, 900.0).astype("timedelta64[s]")
+    took_s = np.maximum(ratio * allowed, 900.0)
+    # a stuck case waits days to weeks more (a part to order, a dispute, another office)
+    took_s[stuck] += rng.uniform(1.0, 60.0, int(stuck.sum())) * 86400.0
+    took = took_s.astype("timedelta64[s]")
     closed = reported + took
     done = closed <= now
     frac = (now - reported).astype(float) / np.maximum(took.astype(float), 1.0)
