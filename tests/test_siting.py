@@ -259,3 +259,48 @@ def test_mclp_matches_spopt(seed: int, budget: int) -> None:
     ours = solve_mclp(a, budget=budget, weights=weights)
     assert ours.proven_optimal
     assert ours.objective == pytest.approx(_spopt("mclp", a, weights=weights, p_facilities=budget))
+
+
+def _random_cover(seed: int, rows: int, cols: int) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    a = sp.random(rows, cols, density=min(1.0, 3 / cols), random_state=rng, format="csr")
+    a = a + sp.csr_matrix(
+        (np.ones(rows), (np.arange(rows), rng.integers(0, cols, rows))), shape=(rows, cols)
+    )
+    return (a > 0).astype(np.int8).tocsr()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_decomposition_matches_one_milp(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # many small independent parts, like a city's shop rows and markets
+    sizes = [(int(rng.integers(2, 12)), int(rng.integers(2, 9))) for _ in range(25)]
+    a = sp.block_diag(
+        [_random_cover(seed * 100 + i, r, c) for i, (r, c) in enumerate(sizes)], format="csr"
+    )
+    n = a.shape[0]
+    weights = rng.integers(1, 5, n).astype(float)
+    # a group (premises) per two parts: those parts must be solved together
+    groups = np.repeat(np.arange(25) // 2, [r for r, _ in sizes])
+    need = np.where(rng.random(n) < 0.1, 2, 1)
+    for budget in (3, 17):
+        for kw in ({"weights": weights}, {"groups": groups}, {"need": need, "weights": weights}):
+            split = solve_mclp(a, budget=budget, **kw)  # type: ignore[arg-type]
+            whole = solve_mclp(a, budget=budget, decompose=False, **kw)  # type: ignore[arg-type]
+            assert split.proven_optimal and whole.proven_optimal
+            assert split.objective == pytest.approx(whole.objective), (budget, kw)
+            assert split.message.endswith("parts") and len(split.chosen) <= budget
+            assert split.bound == pytest.approx(split.objective)
+
+
+def test_decomposition_reports_a_gap_when_time_runs_out() -> None:
+    a = sp.block_diag([_random_cover(i, 40, 30) for i in range(200)], format="csr")
+    r = solve_mclp(a, budget=150, time_limit_s=0.3)
+    assert r.status in ("time_limit", "optimal")
+    assert r.solve_time_s < 5.0
+    if r.status == "time_limit" and r.chosen.size:
+        assert len(r.chosen) <= 150
+        assert r.bound is not None and r.bound >= r.objective
+        assert r.mip_gap is not None and 0.0 <= r.mip_gap < 1.0
+    elif r.status == "time_limit":  # not even a full cover in time (a loaded machine)
+        assert np.isnan(r.objective) and r.bound is None
