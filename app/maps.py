@@ -507,7 +507,7 @@ def segment_map(
     shown = to_display(segments, style)
     m = base_map(_bounds(shown), style=style)
     add_outlines(m, outlines, style=style, weight=0.8)
-    props = ["id", "label", "head"]
+    props = ["id", "label", "head", "status", "kind"]
     fields = ["label", "head"]
     aliases = [translate("col.label", lang), translate("col.head", lang)]
     present: list[tuple[str, str]] = []

@@ -16,6 +16,7 @@ import importlib.util
 from types import ModuleType
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from db.access import Actor, mask_name, mask_phone
@@ -147,14 +148,23 @@ def oidc_configured() -> bool:
         return False
 
 
-def show_phone(actor: Actor, phone: str | None) -> str | None:
-    """The phone as ``actor`` may see it."""
-    return phone if actor.can("pii.read") else mask_phone(phone)
+def _text(value: object) -> str | None:
+    # Missing values arrive from frames as None, NaN or pd.NA; all mean "nobody".
+    if value is None or (not isinstance(value, str) and pd.isna(value)):  # type: ignore[call-overload]
+        return None
+    return str(value)
 
 
-def show_name(actor: Actor, name: str | None) -> str | None:
-    """The name as ``actor`` may see it."""
-    return name if actor.can("pii.read") else mask_name(name)
+def show_phone(actor: Actor, phone: object) -> str | None:
+    """The phone as ``actor`` may see it (None when there is none)."""
+    text = _text(phone)
+    return text if actor.can("pii.read") else mask_phone(text)
+
+
+def show_name(actor: Actor, name: object) -> str | None:
+    """The name as ``actor`` may see it (None when there is none)."""
+    text = _text(name)
+    return text if actor.can("pii.read") else mask_name(text)
 
 
 def page_actor() -> Actor:

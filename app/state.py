@@ -136,12 +136,13 @@ def _street_offices(actor: Actor) -> pd.DataFrame:
 
 def draw_sidebar(actor: Actor) -> None:
     """Draw the shared sidebar (language, area, period, categories, who is signed in)."""
+    if KEY_LANG not in st.session_state:
+        st.session_state[KEY_LANG] = current_lang()
     with st.sidebar:
         st.radio(
             t("side.language"),
             LANGS,
             key=KEY_LANG,
-            index=LANGS.index(current_lang()),
             format_func=lambda code: "中文" if code == "zh" else "English",
             horizontal=True,
         )

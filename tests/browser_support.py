@@ -22,6 +22,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -364,3 +365,74 @@ def app_test(page: str | None = None, *, run: bool = True, timeout_s: float = 60
         at.switch_page(f"views/{page}.py")
         at.run()
     return at
+
+
+# --- driving the dashboard in Chromium ---------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+#: A text each page shows once it has rendered completely (its last element).
+PAGE_DONE = {
+    "bigscreen": ".cg-rule",
+    "assignment": "text=按名称选择路段",
+    "hotspots": "text=月通报",
+    "coverage": "text=建议新增毒饵站",
+    "data": "text=导入记录",
+    "admin": "text=审计日志",
+}
+
+
+#: Views that draw at least one map.
+MAP_VIEWS = frozenset({"bigscreen", "assignment", "hotspots", "coverage"})
+
+
+def page_path(view: str) -> str:
+    """The address path of a view (the big screen is the default page, at the root)."""
+    return "/" if view == "bigscreen" else f"/{view}"
+
+
+def wait_rendered(page: Any, view: str, *, timeout_ms: int = 60_000) -> None:
+    """Wait until ``view`` has drawn its last element and its maps (if any) have loaded."""
+    page.wait_for_selector(PAGE_DONE[view], timeout=timeout_ms)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"] svg')",
+        timeout=timeout_ms,
+    )
+    if view in MAP_VIEWS:
+        page.wait_for_selector('iframe[src*="streamlit_folium"]', timeout=timeout_ms)
+    for frame in page.frames:
+        if "streamlit_folium" in frame.url:
+            frame.wait_for_selector(".citygrid-legend", timeout=timeout_ms)
+
+
+# JavaScript run inside a map's frame: the screen position of the middle of the first
+# segment of ``kind`` whose status is ``status`` (streamlit-folium keeps the map in
+# window.map).
+SEGMENT_POINT_JS = """
+([status, kind]) => {
+  let found = null;
+  window.map.eachLayer((layer) => {
+    const props = layer.feature ? layer.feature.properties : null;
+    if (found || !props || props.status !== status || props.kind !== kind) return;
+    const b = layer.getBounds();
+    if (!window.map.getBounds().contains(b.getCenter())) return;
+    const lls = layer.getLatLngs().flat(2);
+    const mid = lls[Math.floor(lls.length / 2)];
+    const prev = lls[Math.max(Math.floor(lls.length / 2) - 1, 0)];
+    const ll = L.latLng((mid.lat + prev.lat) / 2, (mid.lng + prev.lng) / 2);
+    const p = window.map.latLngToContainerPoint(ll);
+    found = {x: p.x, y: p.y, id: layer.feature.properties.id};
+  });
+  return found;
+}
+"""

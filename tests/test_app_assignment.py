@@ -11,44 +11,6 @@ from tests.browser_support import app_db, app_test  # noqa: F401
 pytestmark = [pytest.mark.db, pytest.mark.usefixtures("app_db")]
 
 
-def _rule_check_breaks_on_interleaved_heads() -> bool:
-    """Whether gis.assignment.check_rules still fails when a head's segments interleave.
-
-    Every write re-checks the rules; ``_scatter_rules`` passes unsorted indices to
-    ``shapely.multipoints`` ("The indices should be sorted"), so any roster where one
-    head's segments are not consecutive makes each write fail. The tests that write
-    are expected to fail while that bug stands, and run normally once it is fixed.
-    """
-    import geopandas as gpd
-    import pandas as pd
-    from shapely.geometry import LineString
-
-    from gis.assignment import check_rules
-
-    segs = gpd.GeoDataFrame(
-        {"kind": ["street"] * 3, "street_office_id": [1] * 3},
-        geometry=[LineString([(i * 10, 0), (i * 10 + 10, 0)]) for i in range(3)],
-        index=[1, 2, 3], crs=4548,
-    )  # fmt: skip
-    act = pd.DataFrame(
-        {"person_id": [7, 8, 7], "target_type": "segment", "target_id": [1, 2, 3],
-         "role": "street_head", "level": 3, "supervisor_id": None}
-    )  # fmt: skip
-    people = pd.DataFrame({"name": ["a", "b"], "active": True}, index=[7, 8])
-    try:
-        check_rules(segs, act, people, max_spread_m=1000.0)
-    except ValueError:
-        return True
-    return False
-
-
-WRITES_BLOCKED = pytest.mark.xfail(
-    _rule_check_breaks_on_interleaved_heads(),
-    reason="gis.assignment._scatter_rules passes unsorted indices to shapely.multipoints",
-    strict=True,
-)
-
-
 def _office_with_unassigned() -> tuple[int, int]:
     """A street office and one of its street segments with no active street head."""
     with engine().connect() as conn:
@@ -85,7 +47,6 @@ def _desk(so: int, segment_id: int):  # type: ignore[no-untyped-def]
     return at
 
 
-@WRITES_BLOCKED
 def test_assign_a_head_then_undo_it() -> None:
     so, seg = _office_with_unassigned()
     at = _desk(so, seg)
@@ -108,7 +69,6 @@ def test_assign_a_head_then_undo_it() -> None:
     assert _heads(seg) == []
 
 
-@WRITES_BLOCKED
 def test_a_stale_form_gets_a_conflict_not_a_lost_update() -> None:
     from db.access import SYSTEM
     from db.queries.assignments import assign_street_head
@@ -132,7 +92,6 @@ def test_a_stale_form_gets_a_conflict_not_a_lost_update() -> None:
     assert _heads(seg) == [other]  # theirs stands; mine was not written
 
 
-@WRITES_BLOCKED
 def test_rule_check_and_notice_boards() -> None:
     so, seg = _office_with_unassigned()
     at = _desk(so, seg)
