@@ -47,6 +47,8 @@ _COUNT_CANDIDATE_STEP_M = 5.0
 _PARTS_PER_MILP = 64
 # A part whose choices of k stations number at most this is solved by trying them all.
 _ENUMERATE_MAX = 20_000
+# Demand rows above which solve_mclp decomposes by default (one MILP is quicker below).
+_DECOMPOSE_ROWS = 3000
 
 
 @dataclass(frozen=True)
@@ -636,7 +638,7 @@ def solve_mclp(
     groups: ArrayLike | None = None,
     time_limit_s: float = 30.0,
     mip_rel_gap: float = 0.0,
-    decompose: bool = True,
+    decompose: bool | None = None,
 ) -> SolveResult:
     """At most ``budget`` candidates covering the most demand (or the most groups).
 
@@ -656,9 +658,10 @@ def solve_mclp(
     time_limit_s, mip_rel_gap
         Stop after this long, or once the proven gap is this small.
     decompose
-        Solve the independent parts of the demand separately and share the budget
-        out by dynamic programming (exact, and far faster on a city's many small
-        parts); False: one MILP for everything.
+        True: solve the independent parts of the demand separately and share the
+        budget out by dynamic programming (exact, and far faster on a city's many
+        small parts). False: one MILP for everything (faster on small instances).
+        None: decompose above a few thousand demand rows.
 
     Examples
     --------
@@ -680,6 +683,8 @@ def solve_mclp(
     if m.a.shape[0] == 0 or m.a.shape[1] == 0 or budget == 0:
         return SolveResult(np.empty(0, np.intp), 0.0, 0.0, 0.0, "optimal", 0.0, "nothing to do")
     deadline = time.perf_counter() + time_limit_s
+    if decompose is None:
+        decompose = m.a.shape[0] > _DECOMPOSE_ROWS
     if decompose:
         res = _decomposed(m, int(budget), deadline=deadline, mip_rel_gap=mip_rel_gap)
         if res is not None:

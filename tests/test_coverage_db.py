@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -406,12 +407,15 @@ def test_record_export_checks_permission_and_audits(
 
 
 @pytest.fixture
-def committed_district(clean_db: sa.Engine) -> sa.Engine:
+def committed_district(clean_db: sa.Engine) -> Iterator[sa.Engine]:
     """The bait district and one unheaded segment, committed (the CLI opens its own connection)."""
+    from db.engine import get_engine
+
     with clean_db.begin() as c:
         ids = _make_bait(c, _make_district(c))
         _segment(c, "S2", office=ids["so1"], y=20)
-    return clean_db
+    yield clean_db
+    get_engine().dispose()  # the CLI's process-wide engine: close its pooled connections
 
 
 def test_cli_gaps_and_sites_with_exports(committed_district: sa.Engine, tmp_path: Path) -> None:
@@ -420,7 +424,7 @@ def test_cli_gaps_and_sites_with_exports(committed_district: sa.Engine, tmp_path
 
     from citygrid.cli import cli
 
-    runner = CliRunner()
+    runner = CliRunner(env={"COLUMNS": "200"})  # rich wraps tables at the terminal width
     xlsx = tmp_path / "gaps.xlsx"
     out = runner.invoke(
         cli,

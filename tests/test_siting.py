@@ -285,7 +285,7 @@ def test_decomposition_matches_one_milp(seed: int) -> None:
     need = np.where(rng.random(n) < 0.1, 2, 1)
     for budget in (3, 17):
         for kw in ({"weights": weights}, {"groups": groups}, {"need": need, "weights": weights}):
-            split = solve_mclp(a, budget=budget, **kw)  # type: ignore[arg-type]
+            split = solve_mclp(a, budget=budget, decompose=True, **kw)  # type: ignore[arg-type]
             whole = solve_mclp(a, budget=budget, decompose=False, **kw)  # type: ignore[arg-type]
             assert split.proven_optimal and whole.proven_optimal
             assert split.objective == pytest.approx(whole.objective), (budget, kw)
@@ -295,7 +295,7 @@ def test_decomposition_matches_one_milp(seed: int) -> None:
 
 def test_decomposition_reports_a_gap_when_time_runs_out() -> None:
     a = sp.block_diag([_random_cover(i, 40, 30) for i in range(200)], format="csr")
-    r = solve_mclp(a, budget=150, time_limit_s=0.3)
+    r = solve_mclp(a, budget=150, time_limit_s=0.3, decompose=True)
     assert r.status in ("time_limit", "optimal")
     assert r.solve_time_s < 5.0
     if r.status == "time_limit" and r.chosen.size:
