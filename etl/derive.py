@@ -24,10 +24,61 @@ NONE = -1  # "no id" in the integer arrays below
 
 
 @dataclass
+class _Buckets:
+    """Boxes registered in the square buckets they touch: candidate pairs for points."""
+
+    x0: float
+    y0: float
+    size: float
+    nx: int
+    ny: int
+    start: Ints
+    entries: Ints
+
+    @classmethod
+    def build(cls, bounds: NDArray[np.float64], *, size: float) -> _Buckets:
+        """Index boxes ``bounds`` (n x 4: minx, miny, maxx, maxy) in buckets of ``size``."""
+        lox, loy, hix, hiy = bounds.T
+        x0, y0 = float(lox.min()), float(loy.min())
+        span = max(float(hix.max()) - x0, 1.0) * max(float(hiy.max()) - y0, 1.0)
+        size = max(size, 1.0, float(np.sqrt(span / 4e6)))  # at most ~4 million buckets
+        ix0 = ((lox - x0) // size).astype(np.int64)
+        ix1 = ((hix - x0) // size).astype(np.int64)
+        iy0 = ((loy - y0) // size).astype(np.int64)
+        iy1 = ((hiy - y0) // size).astype(np.int64)
+        nx, ny = int(ix1.max()) + 1, int(iy1.max()) + 1
+        wide = ix1 - ix0 + 1
+        counts = wide * (iy1 - iy0 + 1)
+        item = np.repeat(np.arange(len(lox)), counts)
+        k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        bucket = (iy0[item] + k // wide[item]) * nx + ix0[item] + k % wide[item]
+        order = np.lexsort((item, bucket))
+        start = np.searchsorted(bucket[order], np.arange(nx * ny + 1))
+        return cls(x0, y0, size, nx, ny, start, item[order])
+
+    def candidates(
+        self, x: NDArray[np.float64], y: NDArray[np.float64]
+    ) -> tuple[NDArray[np.intp], Ints]:
+        """(point, box) pairs whose bucket is shared, grouped by point in order."""
+        with np.errstate(invalid="ignore"):
+            ix = np.floor((x - self.x0) / self.size)
+            iy = np.floor((y - self.y0) / self.size)
+        inside = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
+        bucket = np.where(inside, iy * self.nx + ix, 0).astype(np.int64)
+        first = self.start[bucket]
+        count = np.where(inside, self.start[bucket + 1] - first, 0)
+        total = int(count.sum())
+        point = np.repeat(np.arange(len(x)), count)
+        offset = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+        return point, self.entries[np.repeat(first, count) + offset]
+
+
+@dataclass
 class _Layer:
     ids: Ints
     geoms: Geoms
     tree: shapely.STRtree
+    buckets: _Buckets | None
 
     @classmethod
     def build(cls, ids: Ints, wkb: list[bytes | None]) -> _Layer:
@@ -35,7 +86,12 @@ class _Layer:
         keep = ~shapely.is_missing(geoms)
         geoms, ids = geoms[keep], ids[keep]
         shapely.prepare(geoms)
-        return cls(ids=ids, geoms=geoms, tree=shapely.STRtree(geoms))
+        buckets = None
+        if len(geoms):
+            bounds = shapely.bounds(geoms)
+            extent = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
+            buckets = _Buckets.build(bounds, size=float(np.median(extent)))
+        return cls(ids=ids, geoms=geoms, tree=shapely.STRtree(geoms), buckets=buckets)
 
     def first_hit(self, points: Geoms) -> Ints:
         """Id of the lowest-id polygon covering each point (NONE where none does)."""
@@ -43,14 +99,27 @@ class _Layer:
         if len(self.ids) == 0 or len(points) == 0:
             return out
         pt, hit = self.tree.query(points, predicate="intersects")
-        if pt.size == 0:
+        return _lowest(out, pt, self.ids[hit])
+
+    def first_hit_xy(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> Ints:
+        """:meth:`first_hit` for coordinates, without building point objects."""
+        out = np.full(len(x), NONE, dtype=np.int64)
+        if self.buckets is None or len(x) == 0:
             return out
-        ids = self.ids[hit]
-        order = np.lexsort((ids, pt))
-        pt, ids = pt[order], ids[order]
-        first = np.r_[True, pt[1:] != pt[:-1]]
-        out[pt[first]] = ids[first]
+        pt, item = self.buckets.candidates(x, y)
+        hit = shapely.intersects_xy(self.geoms[item], x[pt], y[pt])
+        return _lowest(out, pt[hit], self.ids[item[hit]])
+
+
+def _lowest(out: Ints, pt: NDArray[np.intp], ids: Ints) -> Ints:
+    """``out`` with, for each point in ``pt``, the lowest of its ``ids``."""
+    if pt.size == 0:
         return out
+    order = np.lexsort((ids, pt))
+    pt, ids = pt[order], ids[order]
+    first = np.r_[True, pt[1:] != pt[:-1]]
+    out[pt[first]] = ids[first]
+    return out
 
 
 @dataclass
@@ -142,6 +211,19 @@ class Places:
             office[missing] = self.offices.first_hit(points[missing])
         return cell, community, office
 
+    def locate_xy(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[Ints, Ints, Ints]:
+        """:meth:`locate` for coordinates (the path a million problem points take)."""
+        cell = self.cells.first_hit_xy(x, y)
+        community = _lookup(cell, self.cell_community)
+        missing = community == NONE
+        if missing.any():
+            community[missing] = self.communities.first_hit_xy(x[missing], y[missing])
+        office = _map_unique(community, self.office_of)
+        missing = office == NONE
+        if missing.any():
+            office[missing] = self.offices.first_hit_xy(x[missing], y[missing])
+        return cell, community, office
+
     def nearest_segment(
         self, points: Geoms, *, max_distance_m: float
     ) -> tuple[Ints, NDArray[np.float64]]:
@@ -159,6 +241,20 @@ class Places:
             self.segment_index = index
         xy = shapely.get_coordinates(points)
         return index.nearest(xy[:, 0], xy[:, 1])
+
+    def nearest_segment_xy(
+        self, x: NDArray[np.float64], y: NDArray[np.float64], *, max_distance_m: float
+    ) -> tuple[Ints, NDArray[np.float64]]:
+        """:meth:`nearest_segment` for coordinates."""
+        if len(self.segments.ids) == 0 or len(x) == 0:
+            return np.full(len(x), NONE, dtype=np.int64), np.full(len(x), np.nan)
+        index = self.segment_index
+        if index is None or index.max_distance_m != max_distance_m:
+            index = SegmentIndex.build(
+                self.segments.ids, self.segments.geoms, max_distance_m=max_distance_m
+            )
+            self.segment_index = index
+        return index.nearest(x, y)
 
 
 def _lookup(keys: Ints, table: dict[int, int]) -> Ints:
@@ -200,13 +296,7 @@ class SegmentIndex:
     x2: NDArray[np.float64]
     y2: NDArray[np.float64]
     owner: Ints
-    x0: float
-    y0: float
-    size: float
-    nx: int
-    ny: int
-    start: Ints
-    entries: Ints
+    buckets: _Buckets
     max_distance_m: float
 
     @classmethod
@@ -219,25 +309,15 @@ class SegmentIndex:
         x2, y2 = coords[1:][same, 0], coords[1:][same, 1]
         owner = ids[part_owner[coord_part[:-1][same]]]
         d = float(max_distance_m)
-        lox, hix = np.minimum(x1, x2) - d, np.maximum(x1, x2) + d
-        loy, hiy = np.minimum(y1, y2) - d, np.maximum(y1, y2) + d
-        x0, y0 = float(lox.min()), float(loy.min())
-        size = max(d, 1.0)
-        span = max(float(hix.max()) - x0, 1.0) * max(float(hiy.max()) - y0, 1.0)
-        size = max(size, float(np.sqrt(span / 4e6)))  # at most ~4 million buckets
-        ix0 = ((lox - x0) // size).astype(np.int64)
-        ix1 = ((hix - x0) // size).astype(np.int64)
-        iy0 = ((loy - y0) // size).astype(np.int64)
-        iy1 = ((hiy - y0) // size).astype(np.int64)
-        nx, ny = int(ix1.max()) + 1, int(iy1.max()) + 1
-        wide = ix1 - ix0 + 1
-        counts = wide * (iy1 - iy0 + 1)
-        edge = np.repeat(np.arange(len(x1)), counts)
-        k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        bucket = (iy0[edge] + k // wide[edge]) * nx + ix0[edge] + k % wide[edge]
-        order = np.lexsort((edge, bucket))
-        start = np.searchsorted(bucket[order], np.arange(nx * ny + 1))
-        return cls(x1, y1, x2, y2, owner, x0, y0, size, nx, ny, start, edge[order], d)
+        bounds = np.column_stack(
+            [
+                np.minimum(x1, x2) - d,
+                np.minimum(y1, y2) - d,
+                np.maximum(x1, x2) + d,
+                np.maximum(y1, y2) + d,
+            ]
+        )
+        return cls(x1, y1, x2, y2, owner, _Buckets.build(bounds, size=d), d)
 
     def nearest(
         self, px: NDArray[np.float64], py: NDArray[np.float64], *, batch: int = 50_000
@@ -256,19 +336,9 @@ class SegmentIndex:
         n = len(px)
         seg = np.full(n, NONE, dtype=np.int64)
         dist = np.full(n, np.nan)
-        with np.errstate(invalid="ignore"):
-            ix = np.floor((px - self.x0) / self.size)
-            iy = np.floor((py - self.y0) / self.size)
-        inside = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
-        bucket = np.where(inside, iy * self.nx + ix, 0).astype(np.int64)
-        first = self.start[bucket]
-        count = np.where(inside, self.start[bucket + 1] - first, 0)
-        total = int(count.sum())
-        if total == 0:
+        point, edge = self.buckets.candidates(px, py)
+        if point.size == 0:
             return seg, dist
-        point = np.repeat(np.arange(n), count)
-        offset = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        edge = self.entries[np.repeat(first, count) + offset]
         d = _point_edge_distance(
             px[point],
             py[point],
@@ -278,6 +348,7 @@ class SegmentIndex:
             y2=self.y2[edge],
         )
         d[d > self.max_distance_m] = np.inf
+        count = np.bincount(point, minlength=n)
         has = count > 0
         starts = (np.cumsum(count) - count)[has]
         best = np.minimum.reduceat(d, starts)

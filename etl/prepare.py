@@ -449,16 +449,25 @@ def _category_ref(ctx: Context, rows: Rows) -> None:
 
 def _problem_places(ctx: Context, rows: Rows) -> None:
     places = _places(ctx)
-    pts = rows.points()
-    ok = ~shapely.is_missing(pts)
+    if rows.x is not None and rows.y is not None:
+        x, y = rows.x, rows.y
+    else:
+        xy = np.full((rows.n, 2), np.nan)
+        pts = rows.points()
+        have = ~shapely.is_missing(pts)
+        xy[have] = shapely.get_coordinates(pts[have])
+        x, y = xy[:, 0], xy[:, 1]
+    ok = np.isfinite(x) & np.isfinite(y) & ~rows.issues.bad
     cell = np.full(rows.n, NONE, dtype=np.int64)
     community = cell.copy()
     office = cell.copy()
     segment = cell.copy()
     dist = np.full(rows.n, np.nan)
     if ok.any():
-        cell[ok], community[ok], office[ok] = places.locate(pts[ok])
-        segment[ok], dist[ok] = places.nearest_segment(pts[ok], max_distance_m=ctx.nearest_max_m)
+        cell[ok], community[ok], office[ok] = places.locate_xy(x[ok], y[ok])
+        segment[ok], dist[ok] = places.nearest_segment_xy(
+            x[ok], y[ok], max_distance_m=ctx.nearest_max_m
+        )
     rows.ids("cell_id", cell)
     rows.ids("community_id", community)
     rows.ids("street_office_id", office)
@@ -522,6 +531,8 @@ def _duplicates(
     present = np.asarray([k is not None for k in keys], dtype=bool) & ~issues.bad
     if not present.any():
         return
+    if len(pc.unique(pa.array(keys[present], pa.string()))) == int(present.sum()):
+        return  # the usual case: no key repeats within the chunk
     frame = pd.DataFrame({"key": keys[present], "row": row_no[present]})
     first = frame.groupby("key", sort=False)["row"].transform("min").to_numpy()
     dup = np.zeros(len(keys), dtype=bool)

@@ -180,9 +180,23 @@ def text(arr: Array) -> pa.Array:
     elif not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = arr.cast(pa.string())
     # control characters are never meant (and NUL cannot be stored in PostgreSQL text)
-    arr = pc.replace_substring_regex(arr.cast(pa.string()), _CONTROL, "")
+    arr = arr.cast(pa.string())
+    if _has_control(arr):
+        arr = pc.replace_substring_regex(arr, _CONTROL, "")
     arr = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(arr, ""), None, arr)
+
+
+def _has_control(arr: pa.Array) -> bool:
+    """Whether any value holds a control character (a byte scan, far cheaper than a regex)."""
+    data = arr.buffers()[2]
+    if data is None:
+        return False
+    raw = np.frombuffer(data, dtype=np.uint8)
+    low = raw < 32
+    if low.any():
+        low &= (raw != 9) & (raw != 10) & (raw != 13)
+    return bool(low.any() or (raw == 127).any())
 
 
 def too_long(arr: pa.Array, max_len: int | None, issues: Issues, field: str) -> pa.Array:
