@@ -170,13 +170,19 @@ def check(
     Connectivity is judged along the network of street segments (lanes excluded: a
     street head does not patrol them).
     """
-    state = state or load_state(conn, street_office_ids=street_office_ids)
+    ids = None if street_office_ids is None else [int(i) for i in street_office_ids]
+    state = state or load_state(conn, street_office_ids=ids)
     segs = state.segments
     ordered = pd.concat([segs[segs["kind"] == "street"], segs[segs["kind"] != "street"]])
+    people = state.people
+    if ids is not None:  # roster heads elsewhere are not this office's gaps
+        people = people.copy()
+        outside = ~people["street_office_id"].isin(ids)
+        people.loc[outside, "role"] = None
     return check_rules(
         ordered,
         state.assignments,
-        state.people,
+        people,
         cells=state.cells,
         adjacency=_street_adjacency(ordered),
         max_spread_m=max_spread_m,
