@@ -10,11 +10,12 @@ proportion to their load (D'Hondt: each next part goes to the piece whose load p
 part is highest). Each piece is cut by METIS (multilevel k-way with contiguous parts);
 with locked vertices, only the free vertices' own pieces are cut, each into as many
 parts as its load holds, and pockets too small for a head of their own are absorbed
-by the locked parts around them; stray fragments go to their lightest neighbour. METIS alone leaves 5-35% imbalance on street networks once
-parts must be contiguous, so a refinement of our own follows: load is pushed from
-the heaviest part along a chain of neighbouring parts to a lighter one (and then
-pulled into the lightest), each hand-over redrawing the border of two neighbours by
-cutting a random spanning tree of their union where the loads come out right. Both
+by the locked parts around them; stray fragments go to their lightest neighbour.
+METIS alone leaves 5-35% imbalance on street networks once parts must be contiguous,
+so a refinement of our own follows: load is pushed from the heaviest part along a
+chain of neighbouring parts to a lighter one (and then pulled into the lightest),
+each hand-over redrawing the border of two neighbours by cutting a random spanning
+tree of their union where the loads come out right. Both
 sides of a tree cut are connected, so connectivity holds throughout; a chain is kept
 only if it lowers the heaviest load on it (or raises the lightest), so it ends. When
 the refinement stalls above the target, it starts afresh from other seeds (at most
