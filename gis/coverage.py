@@ -526,25 +526,19 @@ def evaluate_bait_coverage(
         zones = gpd.GeoDataFrame(
             {"exclusion_id": [], "name_zh": [], "name_en": []}, geometry=[], crs=crs
         )
-    rules = {r.id: r for r in profile.rules}
     rule_id = _rule_ids(premises, profile)
     has_rule = rule_id.notna().to_numpy()
-    mode = rule_id.map(lambda r: rules[r].mode if isinstance(r, str) else None)
+
+    def per_row(field: str, missing: float) -> NDArray[np.float64]:
+        values = {r.id: float(getattr(r, field)) for r in profile.rules}
+        return np.asarray(rule_id.map(values).fillna(missing), dtype=np.float64)
+
+    mode = rule_id.map({r.id: r.mode for r in profile.rules})
     geoms = np.asarray(premises.geometry.values, dtype=object)
-    side = np.sqrt(
-        rule_id.map(lambda r: rules[r].point_footprint_m2 if isinstance(r, str) else 0.0).to_numpy(
-            dtype=np.float64
-        )
-    )
-    attach = rule_id.map(lambda r: rules[r].attach_m if isinstance(r, str) else 0.0).to_numpy(
-        dtype=np.float64
-    )
-    spacing = rule_id.map(lambda r: rules[r].spacing_m if isinstance(r, str) else 0.0).to_numpy(
-        dtype=np.float64
-    )
-    minimum = rule_id.map(lambda r: rules[r].min_stations if isinstance(r, str) else 0).to_numpy(
-        dtype=np.intp
-    )
+    side = np.sqrt(per_row("point_footprint_m2", 0.0))
+    attach = per_row("attach_m", 0.0)
+    spacing = per_row("spacing_m", 0.0)
+    minimum = per_row("min_stations", 0.0).astype(np.intp)
     foot = _footprints(geoms, side)
 
     # perimeter rules: outlines cut into stretches
