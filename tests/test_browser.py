@@ -100,6 +100,7 @@ def test_wall_screen_in_kiosk_mode(server: str, page: Any, engine: sa.Engine) ->
     wait_rendered(page, "bigscreen")
     assert page.locator('[data-testid="stSidebar"]').is_hidden()
     assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+    page.wait_for_timeout(1500)  # let the map finish fitting its bounds
     _shot(page, "bigscreen-kiosk")
 
 
@@ -144,6 +145,7 @@ def test_assign_a_head_by_clicking_a_segment(server: str, page: Any) -> None:
     page.get_by_role("button", name="保存分配").click()
     page.wait_for_selector("text=已保存", timeout=30_000)
     assert chosen.split(" · ")[0] in page.locator('[data-testid="stAlert"]').first.inner_text()
+    wait_rendered(page, "assignment")
     _shot(page, "assignment-saved")
 
 

@@ -312,7 +312,7 @@ def _messages() -> None:
         st.caption(conflict)
     violations = st.session_state.pop(VIOLATIONS, None)
     if violations is not None:
-        st.warning(f"{t('assign.tab.rules')}: {len(violations)}")
+        st.warning(t("assign.violations", n=len(violations)))
 
 
 @guarded
