@@ -92,19 +92,11 @@ def load_roster(
         run.sink.add(rows.issues.frame(raw.row_no, keys))
         good = frame.loc[~rows.issues.bad].copy()
         if strict and run.sink.rows_rejected:
-            conn.rollback()
-            run.messages.append("--strict: the roster has bad rows, so nothing was loaded")
-            with run.engine.begin() as rec:
-                run.finish(rec, "rejected")
-            return run.report()
+            return run.reject_file(conn)
         issues = _write(conn, run, good)
         run.sink.add(issues)
         if strict and run.sink.rows_rejected:
-            conn.rollback()
-            run.messages.append("--strict: the roster has bad rows, so nothing was loaded")
-            with run.engine.begin() as rec:
-                run.finish(rec, "rejected")
-            return run.report()
+            return run.reject_file(conn)
         nothing = n > 0 and run.sink.rows_rejected == n
         run.finish(conn, "rejected" if nothing else "done")
         conn.commit()

@@ -283,6 +283,14 @@ class _Run:
             },
         )
 
+    def reject_file(self, conn: Connection) -> LoadReport:
+        """--strict found bad rows: undo the data, record the run as rejected."""
+        conn.rollback()
+        self.messages.append("--strict: the file has bad rows, so nothing was loaded")
+        with self.engine.begin() as rec:
+            self.finish(rec, "rejected")
+        return self.report()
+
     def report(self) -> LoadReport:
         """The report of a finished run."""
         return LoadReport(
@@ -365,11 +373,7 @@ def _load_features(
             if stage is not None:
                 run.messages.extend(m for m in stage.notes if m not in run.messages)
         if strict and run.sink.rows_rejected:
-            conn.rollback()
-            run.messages.append("--strict: the file has bad rows, so nothing was loaded")
-            with run.engine.begin() as rec:
-                run.finish(rec, "rejected")
-            return run.report()
+            return run.reject_file(conn)
         given = set(columns.columns)
         lonlat = spec.geometry is not None and spec.geometry.lonlat and {"lon", "lat"} <= given
         if has_geometry or columns.geometry_column or lonlat:
@@ -379,11 +383,7 @@ def _load_features(
         )
         run.sink.add(merged.rejects)
         if strict and run.sink.rows_rejected:
-            conn.rollback()
-            run.messages.append("--strict: the file has bad rows, so nothing was loaded")
-            with run.engine.begin() as rec:
-                run.finish(rec, "rejected")
-            return run.report()
+            return run.reject_file(conn)
         run.counts.update(
             n_inserted=writer.inserted, n_updated=merged.updated, n_unchanged=merged.unchanged
         )
