@@ -118,9 +118,14 @@ def load_file_command(
             strict=strict,
             progress=update,
         )
-    if rejects is not None and report.rejects_path is not None:
+    if rejects is not None:
         rejects.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(report.rejects_path, rejects)
+        if report.rejects_path is not None:
+            shutil.copyfile(report.rejects_path, rejects)
+        else:  # nothing to report: still leave the file a script expects, with its header
+            from etl.values import ISSUE_COLUMNS
+
+            rejects.write_text(",".join(ISSUE_COLUMNS) + "\n", encoding="utf-8-sig")
     _summary(report, rejects)
     if report.status == "rejected":
         why = "--strict: the file has bad rows" if strict else "every row was rejected"
