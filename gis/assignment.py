@@ -14,6 +14,7 @@ turns segments, people and locks into its inputs and its labels back into people
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -651,6 +652,12 @@ def suggest_heads(
     seed
         Makes the suggestion reproducible.
 
+    Notes
+    -----
+    With a metric ``geometry`` column, a piece of network too small for a head of its
+    own (under half a mean workload: typically a stray segment cut off by a gap in the
+    road data) is joined to the nearest segment of another piece; the notes say so.
+
     Examples
     --------
     >>> import scipy.sparse as sp
@@ -682,6 +689,10 @@ def suggest_heads(
     if lock_map:
         lock[segments.index.get_indexer(list(lock_map))] = [part_of[p] for p in lock_map.values()]
     weights = workload(segments, length_weight=length_weight, load_weight=load_weight)
+    if "geometry" in segments.columns:
+        adjacency, joined = _bridge_small_pieces(segments, adjacency, weights, len(ids))
+        if joined:
+            notes.append(joined)
     part = balanced_partition(
         adjacency,
         weights.to_numpy(),
@@ -718,5 +729,46 @@ def suggest_heads(
         min_over_mean=part.min_over_mean,
         connected=part.connected,
         balanced=part.balanced,
-        notes=tuple(notes) + part.notes,
+        notes=tuple(notes) + tuple(_in_words(n, segments.index, ids) for n in part.notes),
     )
+
+
+def _bridge_small_pieces(
+    segments: pd.DataFrame, adjacency: Any, weights: pd.Series, n_people: int
+) -> tuple[sp.csr_matrix, str]:
+    """Join each network piece under half a mean workload to its nearest other piece."""
+    adj = sp.csr_matrix(adjacency)
+    n_comp, comp_raw = sp.csgraph.connected_components(adj, directed=False)
+    if n_comp <= 1:
+        return adj, ""
+    comp = np.asarray(comp_raw)
+    load = np.bincount(comp, weights=weights.to_numpy(), minlength=n_comp)
+    small = np.flatnonzero(load < 0.5 * float(weights.sum()) / max(n_people, 1))
+    if len(small) == 0 or len(small) == n_comp:
+        return adj, ""
+    geoms = np.asarray(segments.geometry.values, dtype=object)
+    big = np.flatnonzero(~np.isin(comp, small))
+    tree = shapely.STRtree(geoms[big])
+    mine = np.flatnonzero(np.isin(comp, small))
+    (src, dst), dist = tree.query_nearest(geoms[mine], return_distance=True, all_matches=False)
+    best = pd.DataFrame({"comp": comp[mine[src]], "a": mine[src], "b": big[dst], "d": dist})
+    best = best.sort_values("d").drop_duplicates("comp")
+    extra = sp.coo_matrix(
+        (np.ones(2 * len(best)), (np.r_[best["a"], best["b"]], np.r_[best["b"], best["a"]])),
+        shape=adj.shape,
+    )
+    note = (
+        f"{len(best)} small piece(s) of network ({int(np.isin(comp, small).sum())} segments) "
+        f"are not connected to the rest; each was joined to its nearest segment (gaps up to "
+        f"{best['d'].max():,.0f} m), so the heads given them are connected only across that gap"
+    )
+    return (adj + extra).tocsr(), note
+
+
+def _in_words(note: str, segment_ids: pd.Index, people: list[int]) -> str:
+    """Name segments and people in a partitioner note instead of vertex and part numbers."""
+    note = note.replace("vertex/vertices", "segment(s)").replace("part(s)", "head(s)")
+    note = note.replace("locked vertices", "locked segments").replace("vertices", "segments")
+    note = re.sub(r"vertex (\d+)", lambda m: f"segment {segment_ids[int(m.group(1))]}", note)
+    note = re.sub(r"part (\d+)", lambda m: f"person {people[int(m.group(1))]}", note)
+    return note.replace("mean part load", "mean workload").replace("heaviest part", "heaviest head")

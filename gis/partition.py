@@ -146,6 +146,10 @@ def balanced_partition(
         )
     mean = float(w.sum()) / n_parts
     hi, lo = (1.0 + max_imbalance) * mean, (1.0 - max_imbalance) * mean
+    # no part can be lighter than its heaviest vertex or its locked load: aim at what is
+    # possible (the notes still measure against the target asked for)
+    locked_load = np.bincount(lock[lock >= 0], weights=w[lock >= 0], minlength=n_parts)
+    hi = max(hi, float(w.max()), float(locked_load.max()))
     best: _Refiner | None = None
     for attempt in range(_ATTEMPTS):  # a fresh start when the refinement gets stuck
         start = seed + 7919 * attempt

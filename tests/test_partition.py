@@ -157,6 +157,26 @@ def test_suggest_heads_fills_gaps_around_locked_heads() -> None:
     assert any("added to the people" in n for n in s.notes)
 
 
+def test_a_stray_segment_joins_its_nearest_neighbour_and_notes_name_segments() -> None:
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    lines = [LineString([(i * 100.0, 0), (i * 100.0 + 100.0, 0)]) for i in range(6)]
+    lines.append(LineString([(650.0, 40.0), (700.0, 40.0)]))  # cut off by a 40 m gap
+    segs = gpd.GeoDataFrame(
+        {"length_m": [100.0] * 6 + [50.0]}, geometry=lines, crs=4548, index=range(501, 508)
+    )
+    adj = sp.lil_matrix((7, 7))
+    for i in range(5):
+        adj[i, i + 1] = adj[i + 1, i] = 1
+    s = suggest_heads(segs, adj.tocsr(), [1, 2])
+    assert s.assignment.loc[507, "person_id"] == s.assignment.loc[506, "person_id"]
+    assert any("1 small piece(s) of network (1 segments)" in n for n in s.notes)
+    heavy = segs.assign(problems=[0, 0, 0, 0, 0, 0, 60])
+    t = suggest_heads(heavy, adj.tocsr(), [1, 2, 3])
+    assert any("heaviest: segment 507" in n for n in t.notes)
+
+
 def test_ten_thousand_segment_scale_is_fast_enough() -> None:
     adj = _street_network(6000, 7)
     rng = np.random.default_rng(7)
