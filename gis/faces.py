@@ -92,14 +92,20 @@ def shared_borders(faces: Geoms) -> sp.csr_matrix:
 
 
 def group_borders(labels: Ints, borders: sp.csr_matrix, n_groups: int) -> sp.csr_matrix:
-    """Border lengths between groups of faces (``labels[i]`` is face ``i``'s group)."""
-    member = sp.csr_matrix(
-        (np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), n_groups)
-    )
-    out = (member.T @ borders @ member).tocsr()
-    out.setdiag(0)
-    out.eliminate_zeros()
-    return out
+    """Border lengths between groups of faces (``labels[i]`` is face ``i``'s group).
+
+    >>> import scipy.sparse as sp
+    >>> b = sp.csr_matrix(np.array([[0, 1.0, 2.0], [1.0, 0, 3.0], [2.0, 3.0, 0]]))
+    >>> group_borders(np.array([0, 0, 1]), b, 2).toarray()
+    array([[0., 5.],
+           [5., 0.]])
+    """
+    coo = borders.tocoo()
+    r = labels[coo.row]
+    c = labels[coo.col]
+    keep = r != c
+    # coo -> csr sums the duplicate (row, col) entries: the groups' total borders
+    return sp.coo_matrix((coo.data[keep], (r[keep], c[keep])), shape=(n_groups, n_groups)).tocsr()
 
 
 def merge_small(

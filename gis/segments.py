@@ -328,8 +328,8 @@ def segment_roads(
         Named centrelines (LineString or MultiLineString) in a metric CRS.
     name_col, class_col, code_col, kind_col
         Columns with the road name, class (主干路, 胡同, ...), code and kind (street or
-        lane). A missing code is made from the row number; a missing or empty kind
-        comes from the class (see :func:`classify_kind`).
+        lane). A missing code is made from the row number. A road is a lane when its
+        kind or its class says so (see :func:`classify_kind`).
     min_length_m
         Pieces shorter than this join the shorter neighbour on the same road.
     max_length_m
@@ -388,8 +388,10 @@ def segment_roads(
     )
     kind = classify_kind(roads[class_col], lane_classes=lane_classes)
     if kind_col and kind_col in roads.columns:
+        # a lane by its kind or by its class: a kind of "street" is often only a default
         given = roads[kind_col].astype("string").str.strip().str.lower()
-        kind = given.where(given.isin(["street", "lane"]), kind).astype(str)
+        kind = pd.Series(np.where((given == "lane").fillna(False) | (kind == "lane"), "lane",
+                                  "street"), index=roads.index)  # fmt: skip
     rclass = roads[class_col].astype("string")
     rank = np.array([CLASS_RANK.get(str(c).strip().lower(), 0) for c in rclass.fillna("")])
 
@@ -405,16 +407,26 @@ def segment_roads(
     name_arr = names.to_numpy(dtype=object)
     is_street = (kind == "street").to_numpy()
     junc = _junctions(parts, owner, names=name_arr, is_street=is_street, rank=rank, snap_m=snap_m)
+    order = np.argsort(junc["part"].to_numpy(), kind="stable")
+    j_part = junc["part"].to_numpy()[order]
+    j_pos = junc["pos"].to_numpy()[order].tolist()
+    j_name = junc["name"].to_numpy(dtype=object)[order].tolist()
+    j_street = junc["is_street"].to_numpy()[order].tolist()
+    j_rank = junc["rank"].to_numpy()[order].tolist()
+    starts = np.searchsorted(j_part, np.arange(len(parts) + 1))
     by_part = {
-        int(p): [
-            _Junction(float(r.pos), str(r.name), bool(r.is_street), int(r.rank))
-            for r in g.itertuples()
+        p: [
+            _Junction(j_pos[k], str(j_name[k]), bool(j_street[k]), int(j_rank[k]))
+            for k in range(starts[p], starts[p + 1])
         ]
-        for p, g in junc.groupby("part")
+        for p in range(len(parts))
+        if starts[p + 1] > starts[p]
     }
     rows: list[dict[str, object]] = []
     seq: dict[int, int] = {}
     kinds = kind.to_numpy()
+    code_arr = codes.to_numpy(dtype=object)
+    class_arr = [None if pd.isna(c) else str(c) for c in rclass]
     for p, (part, o) in enumerate(zip(parts, owner, strict=True)):
         coords = shapely.get_coordinates(part)
         ring = bool(shapely.is_closed(part)) and len(coords) > 3
@@ -435,13 +447,13 @@ def segment_roads(
             seq[o] = seq.get(o, 0) + 1
             rows.append(
                 {
-                    "code": f"{codes.iloc[o]}-{seq[o]:03d}",
-                    "road_code": codes.iloc[o],
+                    "code": f"{code_arr[o]}-{seq[o]:03d}",
+                    "road_code": code_arr[o],
                     "road_name": name_arr[o],
                     "from_name": piece.start,
                     "to_name": piece.end,
                     "name": segment_label(name_arr[o], piece.start, piece.end),
-                    "road_class": None if pd.isna(rclass.iloc[o]) else str(rclass.iloc[o]),
+                    "road_class": class_arr[o],
                     "kind": str(kinds[o]),
                     "length_m": piece.length,
                     "geometry": path.cut(piece.a, piece.b),

@@ -187,3 +187,60 @@ def test_check_tiling_reports_gaps_overlaps_and_spill() -> None:
     assert "gap" not in found
     cells2 = cells.iloc[:1]
     assert check_tiling(cells2, comms).set_index("problem").area_m2["gap"] == pytest.approx(4000)
+
+
+# --- citygrid grid generate, on a real PostGIS --------------------------------------------
+
+
+@pytest.mark.db
+def test_grid_generate_tiles_the_loaded_communities(clean_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    from citygrid.cli import main
+    from etl.load import load_file
+
+    x, y = 449_000.0, 4_420_000.0
+    a, b = box(x, y, x + 300, y + 200), box(x + 300, y, x + 500, y + 200)
+    admin = gpd.GeoDataFrame(
+        {
+            "code": ["110101000000", "110101001000", "110101001001", "110101001002"],
+            "name": ["东城区", "东华门街道办事处", "甲社区居委会", "乙社区居委会"],
+            "level": ["district", "street_office", "community", "community"],
+            "parent_code": [None, "110101000000", "110101001000", "110101001000"],
+        },
+        geometry=[a.union(b), a.union(b), a, b],
+        crs=4548,
+    )
+    admin.to_file(tmp_path / "admin.gpkg")
+    roads = gpd.GeoDataFrame(
+        {"code": ["r1"], "name": ["南北街"], "road_class": ["支路"], "kind": ["street"]},
+        geometry=[LineString([(x + 150, y - 10), (x + 150, y + 210)])],
+        crs=4548,
+    )
+    roads.to_file(tmp_path / "roads.gpkg")
+    assert load_file(clean_db, "admin_areas", tmp_path / "admin.gpkg").status == "done"
+    assert load_file(clean_db, "roads", tmp_path / "roads.gpkg").status == "done"
+    out = tmp_path / "cells.gpkg"
+    assert main(["grid", "generate", "--out", str(out)]) == 0
+    with clean_db.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT g.code, a.code AS community, g.responsible_body, ST_Area(g.geom) AS area "
+                "FROM grid_cells g JOIN admin_areas a ON a.id = g.community_id ORDER BY g.code"
+            )
+        ).all()
+        covered = conn.scalar(
+            sa.text(
+                "SELECT ST_Area(ST_SymDifference(ST_Union(g.geom), "
+                "(SELECT geom FROM admin_areas WHERE code = '110101001001'))) FROM grid_cells g "
+                "JOIN admin_areas a ON a.id = g.community_id WHERE a.code = '110101001001'"
+            )
+        )
+    assert len(rows) == 10
+    assert [r.code for r in rows[:6]] == [f"110101001001{i:03d}" for i in range(1, 7)]
+    assert {r.responsible_body for r in rows} == {"甲社区居委会", "乙社区居委会"}
+    assert sum(r.area for r in rows) == pytest.approx(100_000)
+    assert covered < 1e-3
+    # the street at x + 150 splits community 甲 into two halves of three cells each
+    west = [r for r in rows if r.community == "110101001001"]
+    assert len(west) == 6

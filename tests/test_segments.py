@@ -278,3 +278,45 @@ def test_locate_lines_uses_the_middle_and_falls_back_to_the_nearest() -> None:
         crs=4548,
     )  # fmt: skip
     assert locate_lines(lines, areas).tolist() == ["w", "e", "e"]
+
+
+# --- citygrid roads segment, on a real PostGIS ----------------------------------------------
+
+
+@pytest.mark.db
+def test_roads_segment_loads_named_segments(clean_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    from citygrid.cli import main
+    from etl.load import load_file
+
+    x, y = 449_000.0, 4_420_000.0
+    roads = gpd.GeoDataFrame(
+        {
+            "code": ["a", "b", "c", "h"],
+            "name": ["东四北大街", "东四十条", "张自忠路", "东四六条"],
+            "road_class": ["主干路", "主干路", "主干路", "胡同"],
+        },
+        geometry=[
+            LineString([(x, y), (x, y + 900)]),
+            LineString([(x - 200, y + 300), (x + 200, y + 300)]),
+            LineString([(x - 200, y + 600), (x + 200, y + 600)]),
+            LineString([(x, y + 450), (x + 250, y + 450)]),
+        ],
+        crs=4548,
+    )
+    roads.to_file(tmp_path / "roads.gpkg")
+    assert load_file(clean_db, "roads", tmp_path / "roads.gpkg").status == "done"
+    assert main(["roads", "segment", "--out", str(tmp_path / "segs.gpkg")]) == 0
+    with clean_db.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT road_name, from_name, to_name, kind, length_m FROM road_segments "
+                "ORDER BY code"
+            )
+        ).all()
+    main_street = [(r.from_name, r.to_name) for r in rows if r.road_name == "东四北大街"]
+    assert main_street == [(None, "东四十条"), ("东四十条", "张自忠路"), ("张自忠路", None)]
+    lane = [r for r in rows if r.road_name == "东四六条"]
+    assert [(r.kind, r.from_name, r.to_name) for r in lane] == [("lane", "东四北大街", None)]
+    assert sum(r.length_m for r in rows) == pytest.approx(900 + 400 + 400 + 250)
