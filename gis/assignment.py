@@ -313,40 +313,43 @@ def _reporting_rules(
     out: list[_Found] = []
     heads = _heads(act, "street_head", 3, "segment")
     heads = heads[heads["target_id"].isin(segments.index)]
-    offices = office_of.reindex(heads["target_id"]).to_numpy()
-    for person, grp in heads.assign(_office=offices).groupby("person_id"):
-        office = _int(grp["_office"].iloc[0])
-        sups = grp["supervisor_id"]
-        if sups.isna().any():
-            out.append(
-                _Found("head_no_supervisor", "person", _int(person), _int(person), office, {})
+    rows = pd.DataFrame(
+        {
+            "person_id": heads["person_id"].to_numpy(),
+            "sup": pd.to_numeric(heads["supervisor_id"], errors="coerce").to_numpy(dtype=float),
+            "office": pd.to_numeric(
+                office_of.reindex(heads["target_id"]), errors="coerce"
+            ).to_numpy(dtype=float),
+        }
+    )
+    office = rows.groupby("person_id")["office"].first()
+    out.extend(
+        _Found("head_no_supervisor", "person", int(p), int(p), _int(office[p]), {})
+        for p in sorted(rows.loc[np.isnan(rows["sup"]), "person_id"].unique())
+    )
+    pairs = rows[~np.isnan(rows["sup"])]
+    level2 = pd.DataFrame(
+        [(float(p), float(o)) for p, o in l2_at if p in active], columns=["sup", "office"]
+    ).assign(ok=True)
+    judged = pairs.merge(level2.drop_duplicates(), how="left", on=["sup", "office"])
+    bad = judged.loc[judged["ok"].isna(), ["person_id", "sup"]].drop_duplicates()
+    for p, sup in sorted(bad.itertuples(index=False, name=None)):
+        fields = {"sup": names.get(int(sup), f"#{int(sup)}")}
+        out.append(
+            _Found("head_invalid_supervisor", "person", int(p), int(p), _int(office[p]), fields)
+        )
+    distinct = pairs.drop_duplicates(["person_id", "sup"])
+    many = distinct.groupby("person_id")["sup"].size()
+    for p, sups in distinct[distinct["person_id"].isin(many.index[many > 1])].groupby("person_id")[
+        "sup"
+    ]:
+        shown = "、".join(names.get(int(x), f"#{int(x)}") for x in sorted(sups))
+        detail: dict[str, Any] = {"n": len(sups), "sups": shown}
+        out.append(
+            _Found(
+                "head_supervisor_inconsistent", "person", int(p), int(p), _int(office[p]), detail
             )
-        distinct = sorted({int(s) for s in sups.dropna()})
-        bad = [
-            s
-            for s in distinct
-            if s not in active or not any((s, o) in l2_at for o in set(grp["_office"].dropna()))
-        ]
-        for s in bad:
-            fields = {"sup": names.get(s, f"#{s}")}
-            out.append(
-                _Found(
-                    "head_invalid_supervisor", "person", _int(person), _int(person), office, fields
-                )
-            )
-        if len(distinct) > 1:
-            shown = "、".join(names.get(s, f"#{s}") for s in distinct)
-            detail: dict[str, Any] = {"n": len(distinct), "sups": shown}
-            out.append(
-                _Found(
-                    "head_supervisor_inconsistent",
-                    "person",
-                    _int(person),
-                    _int(person),
-                    office,
-                    detail,
-                )
-            )
+        )
     for person, office, sup in zip(
         l2["person_id"], l2["target_id"], l2["supervisor_id"], strict=True
     ):
