@@ -329,7 +329,8 @@ def _reporting_rules(
     )
     pairs = rows[~np.isnan(rows["sup"])]
     level2 = pd.DataFrame(
-        [(float(p), float(o)) for p, o in l2_at if p in active], columns=["sup", "office"]
+        np.array([(p, o) for p, o in l2_at if p in active], dtype=float).reshape(-1, 2),
+        columns=["sup", "office"],
     ).assign(ok=True)
     judged = pairs.merge(level2.drop_duplicates(), how="left", on=["sup", "office"])
     bad = judged.loc[judged["ok"].isna(), ["person_id", "sup"]].drop_duplicates()

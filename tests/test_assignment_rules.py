@@ -120,6 +120,12 @@ def test_reporting_line_problems() -> None:
     assert bad == "三级街长刘四的上级周六不是本街道在任的二级街长"
 
 
+def test_no_level2_heads_at_all() -> None:
+    rows = [r for r in _clean() if r["level"] != 2]
+    out = _check(rows)
+    assert sorted(t for c, t in _codes(out) if c == "head_invalid_supervisor") == [10, 11, 12]
+
+
 def test_office_without_level1_head() -> None:
     rows = [r for r in _clean() if r["level"] != 1]
     out = _check(rows)
