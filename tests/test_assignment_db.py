@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -409,3 +410,32 @@ def test_two_concurrent_writers_never_lose_an_update(committed: tuple[Engine, Wo
     with engine.connect() as c:
         assert _heads(c, s) == [(w.p["zhang"], None)]
         assert _version(c, s) == seen + 1
+
+
+def test_command_line_suggests_applies_undoes_and_prints_boards(
+    committed: tuple[Engine, World], tmp_path: Path
+) -> None:
+    from citygrid.cli import main
+
+    engine, w = committed
+    office = "东华门街道"
+    assert main(["assign", "check", "--street-office", office, "--lang", "en"]) == 0
+    assert main(["assign", "suggest", "--street-office", office, "--person", "zhang"]) == 0
+    with engine.connect() as c:
+        assert all(_heads(c, s) == [] for s in w.seg)  # nothing saved without --apply
+    args = ["assign", "suggest", "--street-office", office, "--person", "zhang", "--person", "liu"]
+    assert main([*args, "--apply"]) == 0
+    with engine.connect() as c:
+        assert all(len(_heads(c, s)) == 1 for s in w.seg)
+        change = c.execute(sa.text("SELECT max(id) FROM change_sets")).scalar_one()
+    out = tmp_path / "boards.pdf"
+    assert main(["assign", "boards", "--format", "pdf", "--out", str(out), "--mask-phones"]) == 0
+    assert out.read_bytes().startswith(b"%PDF")
+    assert main(["assign", "undo", str(change)]) == 0
+    assert main(["assign", "undo", str(change)]) == 1  # already undone: one error line
+    with engine.connect() as c:
+        assert all(_heads(c, s) == [] for s in w.seg)
+        exported = c.execute(
+            sa.text("SELECT count(*) FROM audit_log WHERE entity_type = 'notice_boards'")
+        ).scalar_one()
+    assert exported == 1
