@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -416,8 +417,16 @@ def test_command_line_suggests_applies_undoes_and_prints_boards(
     committed: tuple[Engine, World], tmp_path: Path
 ) -> None:
     from citygrid.cli import main
+    from db.engine import get_engine
 
     engine, w = committed
+    try:
+        _run_cli(main, engine, w, tmp_path)
+    finally:
+        get_engine().dispose()  # the command line's cached engine; no pooled leftovers
+
+
+def _run_cli(main: Any, engine: Engine, w: World, tmp_path: Path) -> None:
     office = "东华门街道"
     assert main(["assign", "check", "--street-office", office, "--lang", "en"]) == 0
     assert main(["assign", "suggest", "--street-office", office, "--person", "zhang"]) == 0
