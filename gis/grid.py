@@ -32,7 +32,7 @@ from gis.faces import (
     polygonize_within,
     shared_borders,
 )
-from gis.voronoi import _anchor_faces, centroidal_seeds, voronoi_faces
+from gis.voronoi import centroidal_seeds, faces_holding, voronoi_faces
 
 CodeScheme = Literal["14", "15", "15an"]
 
@@ -69,7 +69,7 @@ def _tile_block(block: BaseGeometry, *, target_area_m2: float, min_area_m2: floa
         return np.array([block], dtype=object)
     seeds = centroidal_seeds(block, n)
     faces, label = voronoi_faces(seeds, block)
-    anchor_face = _anchor_faces(faces, seeds)
+    anchor_face = faces_holding(faces, seeds)
     # Faces of one Voronoi region are one piece unless the block's shape cut it: the
     # piece holding the seed keeps the cell, the others join their neighbours.
     areas = shapely.area(faces)

@@ -103,14 +103,19 @@ def voronoi_regions(seeds: gpd.GeoSeries, *, extent: BaseGeometry) -> gpd.GeoSer
         )
         raise DataError(msg)
     faces, label = voronoi_faces(xy, extent)
-    anchor = _anchor_faces(faces, xy)
+    anchor = faces_holding(faces, xy)
     label = absorb_detached(label, shapely.area(faces), shared_borders(faces), anchor=anchor)
     regions = dissolve(faces, label, len(xy))
     return gpd.GeoSeries(regions, index=seeds.index, crs=seeds.crs)
 
 
-def _anchor_faces(faces: Geoms, xy: Floats) -> NDArray[np.intp]:
-    """Index of the face holding each point (points on an edge take either face)."""
+def faces_holding(faces: Geoms, xy: Floats) -> NDArray[np.intp]:
+    """Index of the face holding each point (on an edge: either face; outside: none).
+
+    >>> from shapely.geometry import box
+    >>> faces_holding(np.array([box(0, 0, 1, 1), box(1, 0, 2, 1)]), np.array([[1.5, 0.5]])).tolist()
+    [1]
+    """
     tree = shapely.STRtree(faces)
     pts, idx = tree.query(shapely.points(xy), predicate="intersects")
     anchor = np.full(len(xy), -1, dtype=np.intp)

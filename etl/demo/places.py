@@ -11,6 +11,7 @@ gaps, damage and overdue inspections a real survey finds.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -168,7 +169,12 @@ def premises(
     main = segments.road_class.isin(["快速路"]).to_numpy()
     rows: list[dict[str, object]] = []
 
-    def add(kind: str, f: Frontage, mask: NDArray[np.bool_], make_geom: object = None) -> None:
+    def add(
+        kind: str,
+        f: Frontage,
+        mask: NDArray[np.bool_],
+        make_geom: Callable[[Floats], shapely.Geometry] | None = None,
+    ) -> None:
         addresses = _address(segments, f)
         road = segments["road_name"].to_numpy(dtype=object)[f.segment]
         for k in np.flatnonzero(mask):
@@ -183,7 +189,7 @@ def premises(
                 name = names.place("垃圾分类驿站") if rng.random() < 0.6 else f"{road[k]}垃圾楼"
             else:
                 name = f"{road[k]}公厕"
-            geom = make_geom(f.xy[k]) if make_geom else shapely.Point(f.xy[k])  # type: ignore[operator]
+            geom = make_geom(f.xy[k]) if make_geom else shapely.Point(f.xy[k])
             rows.append({"name": name, "kind": kind, "address": addresses[k], "geometry": geom})
 
     # catering streets: restaurants every ~14 m on both sides

@@ -168,7 +168,10 @@ def deadlines(
 ) -> NDArray[np.datetime64]:
     """Deadline of each case from its category's rule (local times)."""
     out = reported.copy()
-    secs = lambda h: (h * 3600).astype("timedelta64[s]")  # noqa: E731
+
+    def secs(hours: Floats) -> NDArray[np.timedelta64]:
+        return (hours * 3600).astype("timedelta64[s]")
+
     m = unit == "hours"
     out[m] = reported[m] + secs(value[m])
     m = unit == "days"
