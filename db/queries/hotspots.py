@@ -262,29 +262,34 @@ def monthly_counts(
     column = _COLUMN[unit]
     if street_office_ids is not None:
         params["so_ids"] = [int(x) for x in street_office_ids]
-    params.update(start=months[0], end=month_end, tz=tz)
+        where.append(f"p.{column} IN (SELECT unit_id FROM units)")
+    # width_bucket over the month boundaries: no time-zone arithmetic per row
+    params.update(start=months[0], end=month_end, bounds=[*months, month_end])
     units = units_sql(unit, street_office_ids=street_office_ids)
     extra = "".join(f" AND {w}" for w in where)
     sql = f"""
         WITH units AS ({units})
         SELECT p.{column} AS unit_id,
-               CAST(date_trunc('month', p.reported_at, :tz) AT TIME ZONE :tz AS date) AS month,
+               width_bucket(p.reported_at, CAST(:bounds AS timestamptz[])) AS month,
                count(*) AS n
         FROM problems p
         WHERE p.reported_at >= :start AND p.reported_at < :end
-          AND p.{column} IN (SELECT unit_id FROM units){extra}
+          AND p.{column} IS NOT NULL{extra}
         GROUP BY 1, 2
     """
     counts = fetch_frame(conn, sql, params)
     ids = fetch_frame(
         conn, f"WITH units AS ({units}) SELECT unit_id FROM units ORDER BY unit_id", params
     )
-    columns = pd.Index([m.date() for m in months], name="month")
     index = pd.Index(ids["unit_id"].astype(np.int64), name="unit_id")
-    if counts.empty:
-        return pd.DataFrame(0, index=index, columns=columns, dtype=np.int64)
-    table = counts.pivot_table(index="unit_id", columns="month", values="n", aggfunc="sum")
-    return table.reindex(index=index, columns=columns, fill_value=0).fillna(0).astype(np.int64)
+    cube = np.zeros((len(index), len(months)), dtype=np.int64)
+    if not counts.empty:
+        rows = index.get_indexer(counts["unit_id"].astype(np.int64))
+        cols = counts["month"].to_numpy(dtype=np.int64) - 1
+        keep = rows >= 0  # problems of units outside the list (retired cells, other areas)
+        np.add.at(cube, (rows[keep], cols[keep]), counts["n"].to_numpy(dtype=np.int64)[keep])
+    columns = pd.Index([m.date() for m in months], name="month")
+    return pd.DataFrame(cube, index=index, columns=columns)
 
 
 def emerging(
