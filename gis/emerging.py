@@ -8,13 +8,15 @@ The method is that of ArcGIS's Emerging Hot Spot Analysis:
    "neighbourhood time step". Gi* (binary weights, bin itself included) is computed
    against the mean and spread of the *whole cube* (ArcGIS's default global window),
    and its p-values are corrected for false discoveries over all bins at once.
-2. **Trend.** The Mann-Kendall test (no ties correction beyond the standard one,
+2. **Trend.** The Mann-Kendall test (ties corrected in the variance,
    continuity-corrected z, two-sided p, as ``pymannkendall.original_test``) on each
    place's series of Gi* z-scores says whether clustering intensifies or fades.
 3. **Patterns.** A bin is a significant hot (cold) spot when its corrected class is
-   positive (negative) at the chosen confidence. With ``n`` periods, the final one
-   being the last, each place gets one pattern, following ArcGIS's published
-   definitions (checked in this order; cold patterns mirror hot ones):
+   positive (negative) at the chosen confidence (90 % by default, as ArcGIS's bins
+   of +/-1 and more). Each place gets one pattern, following ArcGIS's published
+   definitions (checked in this order; cold patterns mirror hot ones, and a place
+   that is a hot or cold spot in the final period is described by that kind, which
+   takes precedence over a *historical* pattern of the other kind, as in sfdep):
 
    - *intensifying / diminishing*: hot in at least 90 % of periods including the
      final one, with a significant upward / downward trend;
