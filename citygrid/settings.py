@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     grid_code_scheme: GridCodeScheme = "15"
     nearest_segment_max_m: float = Field(default=60.0, gt=0)
     hotline: str = "12345"
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="Local time zone: days, months and deadlines are counted in it.",
+    )
+    oidc_default_role: Literal["planner", "leader", "field", "viewer"] | None = Field(
+        default=None,
+        description="Role for single-sign-on users with no local account (unset: refuse them).",
+    )
+    oidc_default_street_offices: list[str] = Field(
+        default_factory=list,
+        description="Street-office codes that limit such users (empty: no limit).",
+    )
 
     # --- the app ----------------------------------------------------------------
     app_port: int = Field(default=8501, ge=1024, le=65535)
@@ -95,6 +107,18 @@ class Settings(BaseSettings):
             )
             raise ValueError(msg)
         return srid
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"CITYGRID_TIMEZONE={zone!r} is not a known time zone (e.g. Asia/Shanghai)"
+            raise ValueError(msg) from exc
+        return zone
 
     @model_validator(mode="after")
     def _basemap_needs(self) -> Settings:
