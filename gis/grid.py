@@ -69,12 +69,15 @@ def _tile_block(block: BaseGeometry, *, target_area_m2: float, min_area_m2: floa
         return np.array([block], dtype=object)
     seeds = centroidal_seeds(block, n)
     faces, label = voronoi_faces(seeds, block)
-    anchor_face = faces_holding(faces, seeds)
-    # Faces of one Voronoi region are one piece unless the block's shape cut it: the
-    # piece holding the seed keeps the cell, the others join their neighbours.
     areas = shapely.area(faces)
+    detached = len(faces) > len(np.unique(label))
+    if not detached and areas.min() >= min_area_m2:
+        return faces  # the usual case: one face per cell, none too small
     borders = shared_borders(faces)
-    label = absorb_detached(label, areas, borders, anchor=anchor_face)
+    if detached:
+        # Faces of one Voronoi region are one piece unless the block's shape cut it: the
+        # piece holding the seed keeps the cell, the others join their neighbours.
+        label = absorb_detached(label, areas, borders, anchor=faces_holding(faces, seeds))
     n_lab = int(label.max()) + 1
     root = merge_small(
         np.asarray(np.bincount(label, weights=areas, minlength=n_lab), dtype=float),
@@ -150,7 +153,8 @@ def reading_order(geoms: Geoms, *, row_height_m: float) -> NDArray[np.intp]:
     xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
     top = shapely.total_bounds(geoms)[3]
     row = np.floor((top - xy[:, 1]) / row_height_m)
-    return np.lexsort((xy[:, 0], row))
+    # ties (same row, same x) go north first, then by area: never by input order
+    return np.lexsort((shapely.area(geoms), -xy[:, 1], xy[:, 0], row))
 
 
 def grid_cells(

@@ -38,7 +38,7 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 CATEGORIES_CSV = PROJECT_ROOT / "data" / "categories.csv"
 STREET_CLASSES = ("快速路", "主干路", "次干路", "支路")
 #: Bumped whenever the same seed would give different data: cached districts are rebuilt.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 Step = Callable[[str], None]
 
 
