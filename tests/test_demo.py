@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from etl.demo.build import DemoData, build
 from etl.demo.dongcheng import read_reference
-from etl.demo.files import FILES, read_manifest, shift_files, write_demo
+from etl.demo.files import FILES, cut_at, read_manifest, shift_files, write_demo
 from gis.grid import check_tiling
 
 AS_OF = dt.datetime(2026, 11, 20, 10, 30)
@@ -231,6 +231,23 @@ def test_shift_moves_dated_columns_by_whole_days(small: DemoData, tmp_path: Path
     st0 = pd.read_csv(tmp_path / "src" / "bait_stations.csv", dtype=str)
     moved = pd.to_datetime(st.installed_on) - pd.to_datetime(st0.installed_on)
     assert (moved == pd.Timedelta(days=3)).all()
+
+
+def test_a_district_moved_to_a_later_morning_has_no_future(small: DemoData) -> None:
+    # generated at 10:30; loaded the next day at 08:00 after a one-day shift
+    now = AS_OF + dt.timedelta(days=1) - dt.timedelta(hours=2, minutes=30)
+    shifted = small.problems.copy()
+    for col in ("reported_at", "deadline", "closed_at"):
+        t = pd.to_datetime(shifted[col].str[:19]) + pd.Timedelta(days=1)
+        shifted[col] = t.dt.strftime("%Y-%m-%dT%H:%M:%S+08:00").where(t.notna(), None)
+    cut = cut_at(shifted, now)
+    reported = pd.to_datetime(cut.reported_at.str[:19])
+    closed = pd.to_datetime(cut.closed_at.str[:19])
+    assert reported.max() <= pd.Timestamp(now)
+    assert closed.max() <= pd.Timestamp(now)
+    assert len(cut) < len(shifted)
+    assert (cut.status == "closed").sum() < (shifted.status == "closed").sum()
+    assert cut.closed_at.isna()[cut.status != "closed"].all()
 
 
 # --- end to end on a real PostGIS -------------------------------------------------------------

@@ -196,10 +196,14 @@ def _shift_text(values: pd.Series, days: int) -> pd.Series:
     return out
 
 
-def shift_files(folder: Path, out: Path, *, days: int) -> dict[str, Path]:
+def shift_files(
+    folder: Path, out: Path, *, days: int, now: dt.datetime | None = None
+) -> dict[str, Path]:
     """Copies of the timed files of ``folder`` moved ``days`` later, written to ``out``.
 
-    Returns layer -> path of each shifted file.
+    With ``now`` (naive Beijing time), problems are cut there: reports after ``now``
+    are dropped and cases closing after ``now`` are still open, at the stage their
+    elapsed share of handling time gives. Returns layer -> path of each shifted file.
     """
     out.mkdir(parents=True, exist_ok=True)
     done: dict[str, Path] = {}
@@ -214,12 +218,45 @@ def shift_files(folder: Path, out: Path, *, days: int) -> dict[str, Path]:
             frame = pd.read_csv(src, dtype=str, keep_default_na=False, na_values=[""])
         for col in _TIMED_COLUMNS[f.layer]:
             frame[col] = _shift_text(frame[col], days)
+        if f.layer == "problems" and now is not None:
+            frame = cut_at(frame, now)
         if f.file.endswith(".xlsx"):
             write_xlsx(frame, dst, sheet="街巷长名单")
         else:
             frame.to_csv(dst, index=False)
         done[f.layer] = dst
     return done
+
+
+def _local(values: pd.Series) -> np.ndarray:
+    text = values.fillna("").astype(str).str[:19].replace("", "NaT")
+    return np.array(text.to_numpy(dtype=str), dtype="datetime64[s]")
+
+
+def cut_at(problems: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:
+    """Problems as they stand at ``now``: nothing reported later, nothing closed later.
+
+    >>> p = pd.DataFrame({"status": ["closed", "closed"], "closed_at": [
+    ...     "2026-01-01T10:00:00+08:00", "2026-01-01T12:00:00+08:00"], "reported_at": [
+    ...     "2026-01-01T08:00:00+08:00", "2026-01-01T08:00:00+08:00"]})
+    >>> cut_at(p, dt.datetime(2026, 1, 1, 11, 0)).status.tolist()
+    ['closed', 'handling']
+    """
+    t = np.datetime64(now.replace(microsecond=0), "s")
+    reported = _local(problems.reported_at)
+    keep = reported <= t
+    out = problems[keep].copy()
+    reported = reported[keep]
+    closed = _local(out.closed_at)
+    later = ~np.isnat(closed) & (closed > t)
+    if later.any():
+        took = (closed[later] - reported[later]).astype(float)
+        frac = (t - reported[later]).astype(float) / np.maximum(took, 1.0)
+        stage = np.select([frac < 0.1, frac < 0.3, frac < 0.85], ["reported", "dispatched", "handling"],
+                          "checking")  # fmt: skip
+        out.loc[later, "status"] = stage
+        out.loc[later, "closed_at"] = None
+    return out
 
 
 def gunzip_to(src: Path, dst: Path) -> Path:
@@ -230,5 +267,5 @@ def gunzip_to(src: Path, dst: Path) -> Path:
 
 
 def days_behind(as_of: str, today: dt.date) -> int:
-    """Whole days from a manifest's ``as_of`` to ``today`` (0 if not behind)."""
+    """Whole calendar days from a manifest's ``as_of`` to ``today`` (0 if not behind)."""
     return max(0, (today - dt.datetime.fromisoformat(as_of).date()).days)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from db.access import SYSTEM, Actor, require
 from db.queries.derive import completed_loads
+from etl.demo.build import beijing_now
 from etl.demo.files import FILES, days_behind, find_file, gunzip_to, read_manifest, shift_files
 from etl.load import LoadReport, load_file
 from etl.readers import sha256_of
@@ -51,20 +52,21 @@ def load_demo(
     *,
     work_dir: Path,
     actor: Actor = SYSTEM,
-    today: dt.date | None = None,
+    now: dt.datetime | None = None,
     started: Started | None = None,
     progress: Progress | None = None,
     skip_loaded: bool = True,
 ) -> list[Outcome]:
     """Load the demo district in ``folder`` (see :mod:`etl.demo.files`).
 
-    Timed files are first moved forward by whole days to ``today`` (Beijing) into
-    ``work_dir``, so the newest problems are today's.
+    Timed files are first moved forward by whole days to today (Beijing) and cut at
+    ``now`` (the current hour by default), into ``work_dir``: the newest problems are
+    today's and none lies in the future.
     """
     require(actor, "data.load", what="load the demo district")
     manifest = read_manifest(folder)
     tag = demo_tag(manifest)
-    today = today or dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    now = (now or beijing_now()).replace(minute=0, second=0, microsecond=0)
     with engine.connect() as conn:
         loaded = completed_loads(conn, name_prefix=DEMO_PREFIX)
     others = sorted({n.split("/")[0] for n in loaded.file_name} - {tag})
@@ -77,16 +79,18 @@ def load_demo(
         raise DataError(msg)
     done = set(zip(loaded.layer, loaded.file_sha256, strict=True))
 
-    days = days_behind(str(manifest["as_of"]), today)
+    as_of = dt.datetime.fromisoformat(str(manifest["as_of"]))
+    days = days_behind(str(manifest["as_of"]), now.date())
     paths: dict[str, Path] = {}
     work_dir.mkdir(parents=True, exist_ok=True)
-    if days:
-        target = work_dir / f"shifted-{today:%Y%m%d}"
+    if days or now < as_of:
+        # moved to today and cut at the current hour (a new copy at most once an hour)
+        target = work_dir / f"shifted-{now:%Y%m%d%H}"
         for old in work_dir.glob("shifted-*"):
             if old != target:
                 shutil.rmtree(old, ignore_errors=True)
         if not (target / ".complete").is_file():
-            shift_files(folder, target, days=days)
+            shift_files(folder, target, days=days, now=now)
             (target / ".complete").touch()
         paths = {f.layer: target / f.file for f in FILES if f.timed}
     outcomes: list[Outcome] = []
