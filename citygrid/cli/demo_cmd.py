@@ -24,7 +24,10 @@ def demo_root() -> Path:
 @click.command(name="demo")
 @click.option("--size", type=click.Choice(["tests", "S", "M", "L"]), default=None,
               help=SIZE_HELP)  # fmt: skip
-@click.option("--seed", type=int, default=None, help="Seed of a generated district (2004).")
+@click.option(
+    "--seed", type=int, default=None,
+    help="Seed of a generated district (default 2004; without --size: generates S).",
+)  # fmt: skip
 @click.option("--no-serve", is_flag=True, help="Load only; do not start the dashboard.")
 @click.option("--rebuild", is_flag=True, help="Generate the files again and reload every file.")
 def command(size: str | None, seed: int | None, no_serve: bool, rebuild: bool) -> None:
