@@ -8,6 +8,7 @@ writes clears the caches it made stale with :func:`invalidate`.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import geopandas as gpd
@@ -21,6 +22,9 @@ from db.queries.dashboard import Scope
 
 #: Cache lifetime of the pages' queries (seconds); the big screen uses its refresh interval.
 PAGE_TTL_S = 300
+#: Above this many grid cells or segments a district is "large": heavy analyses of the
+#: whole district run in the background, and the desks ask for a street office first.
+LARGE = 3000
 
 
 @st.cache_resource(show_spinner=False)
@@ -72,22 +76,60 @@ def problem_period() -> tuple[dt.datetime, dt.datetime] | None:
 
 @st.cache_data(ttl=_ttl(), show_spinner=False)
 def big_screen(now: dt.datetime, scope_key: tuple[Any, ...]) -> dict[str, Any]:
-    """Everything the big screen shows except the map, as plain frames and dicts."""
+    """Everything the big screen shows except the map, as plain frames and dicts.
+
+    The six queries run at once on their own connections (PostgreSQL works on them in
+    parallel), so the screen waits for the slowest, not for the sum.
+    """
     scope = scope_of(scope_key)
     month_start = now - dt.timedelta(days=30)
-    with engine().connect() as conn:
-        return {
-            "kpis": q.big_screen_kpis(conn, now=now, scope=scope),
-            "categories": q.category_counts(conn, start=month_start, end=now, now=now, scope=scope),
-            "trend": q.daily_trend(conn, end_day=q.day_start(now).date(), scope=scope),
-            "rank_so": q.rankings(
-                conn, unit="street_office", start=month_start, end=now, now=now, scope=scope
-            ),
-            "rank_com": q.rankings(
-                conn, unit="community", start=month_start, end=now, now=now, scope=scope
-            ),
-            "latest": q.latest_problems(conn, now=now, scope=scope),
-        }
+    jobs: dict[str, Any] = {
+        "kpis": lambda c: q.big_screen_kpis(c, now=now, scope=scope),
+        "categories": lambda c: q.category_counts(
+            c, start=month_start, end=now, now=now, scope=scope
+        ),
+        "trend": lambda c: q.daily_trend(c, end_day=q.day_start(now).date(), scope=scope),
+        "rank_so": lambda c: q.rankings(
+            c, unit="street_office", start=month_start, end=now, now=now, scope=scope
+        ),
+        "rank_com": lambda c: q.rankings(
+            c, unit="community", start=month_start, end=now, now=now, scope=scope
+        ),
+        "latest": lambda c: q.latest_problems(c, now=now, scope=scope),
+    }
+
+    def run(job: Any) -> Any:
+        with engine().connect() as conn:
+            return job(conn)
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {name: pool.submit(run, job) for name, job in jobs.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+@st.cache_resource(show_spinner=False)
+def _background_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="citygrid-analysis")
+
+
+@st.cache_resource(ttl=PAGE_TTL_S, show_spinner=False)
+def _background_jobs() -> dict[tuple[Any, ...], Future[Any]]:
+    return {}
+
+
+def in_background(key: tuple[Any, ...], func: Any, *args: Any) -> Future[Any]:
+    """``func(*args)`` computed once per ``key`` in a worker thread, shared by sessions.
+
+    A page shows what is ready and, while a result is pending, polls for it; slow
+    analyses of a whole large district thus never hold up the rest of a page. Results
+    are kept for :data:`PAGE_TTL_S` seconds.
+    """
+    jobs = _background_jobs()
+    job = jobs.get(key)
+    if job is None or (job.done() and job.exception() is not None):
+        job = _background_pool().submit(func, *args)
+        jobs[key] = job
+    return job
 
 
 @st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
@@ -140,25 +182,38 @@ def coverage_gaps(street_office_ids: tuple[int, ...] | None) -> dict[str, gpd.Ge
         return gaps(conn, profile=load_bait_profile(), street_office_ids=street_office_ids)
 
 
-def bait_share(street_office_ids: tuple[int, ...] | None) -> tuple[int, int]:
-    """(premises meeting the bait-station rule, premises a rule applies to)."""
-    premises = bait_evaluation(street_office_ids).premises
+def bait_share_of(eng: sa.Engine, street_office_ids: tuple[int, ...] | None) -> tuple[int, int]:
+    """(premises meeting the bait-station rule, premises a rule applies to); no caching."""
+    from db.queries.coverage import bait_evaluation as evaluate
+    from gis.profiles import load_bait_profile
+
+    with eng.connect() as conn:
+        premises = evaluate(
+            conn, profile=load_bait_profile(), street_office_ids=street_office_ids
+        ).premises
     judged = premises.loc[premises["status"].isin(["ok", "short"])]
     return int((judged["status"] == "ok").sum()), len(judged)
+
+
+def hotspots_of(
+    eng: sa.Engine, unit: str, start: dt.datetime, end: dt.datetime, scope_key: tuple[Any, ...]
+) -> gpd.GeoDataFrame:
+    """Gi* hot and cold spots of the period (``db.queries.hotspots.hotspots``); no caching."""
+    from db.queries import hotspots as hot
+
+    so, _com, cats = scope_key
+    with eng.connect() as conn:
+        return hot.hotspots(
+            conn, unit=unit, start=start, end=end, patrol_categories=cats, street_office_ids=so
+        )  # type: ignore[arg-type]
 
 
 @st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
 def hotspots(
     unit: str, start: dt.datetime, end: dt.datetime, scope_key: tuple[Any, ...]
 ) -> gpd.GeoDataFrame:
-    """Gi* hot and cold spots of the period (``db.queries.hotspots.hotspots``)."""
-    from db.queries import hotspots as hot
-
-    so, _com, cats = scope_key
-    with engine().connect() as conn:
-        return hot.hotspots(
-            conn, unit=unit, start=start, end=end, patrol_categories=cats, street_office_ids=so
-        )  # type: ignore[arg-type]
+    """Gi* hot and cold spots of the period, cached."""
+    return hotspots_of(engine(), unit, start, end, scope_key)
 
 
 @st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)

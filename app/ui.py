@@ -72,3 +72,20 @@ def table(frame: pd.DataFrame, columns: dict[str, str], **kwargs: Any) -> None:
 def pct(value: float | None) -> str:
     """A share as a percentage with one decimal, or a dash."""
     return "—" if value is None or pd.isna(value) else f"{value * 100:.1f}%"
+
+
+def large_district() -> bool:
+    """Whether whole-district analyses are too heavy to draw on request (see data.LARGE)."""
+    status = data.data_status()
+    return max(status["cells"], status["segments"]) > data.LARGE
+
+
+def wait_for(job: Any, *, poll_s: float = 1.0) -> Any:
+    """The result of a background job, or a calm note and a rerun until it is ready."""
+    import time
+
+    if not job.done():
+        st.info(t("big.computing"))
+        time.sleep(poll_s)
+        st.rerun()
+    return job.result()

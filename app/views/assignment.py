@@ -26,8 +26,6 @@ SUGGESTION = "assign_suggestion"
 DONE = "assign_done"
 CONFLICT = "assign_conflict"
 VIOLATIONS = "assign_violations"
-#: Most segments drawn at once; above it a street office must be chosen first.
-MAP_LIMIT = 3000
 
 
 def _module(name: str) -> ModuleType | None:
@@ -325,7 +323,7 @@ def page() -> None:
     f = filters()
     key = f.scope_key(actor)
     so_ids = key[0]
-    if data.data_status()["segments"] > MAP_LIMIT and so_ids is None:
+    if so_ids is None and ui.large_district():
         st.info(t("assign.pick_so"))
         return
     segments = data.segment_status(key)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import time
 from typing import Any
 
 import altair as alt
+import geopandas as gpd
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitInvalidLayoutContextError
 
 from app import data, ui
 from app.guard import guarded
@@ -21,6 +24,8 @@ from citygrid.settings import get_settings
 from db.queries.dashboard import YELLOW_FRACTION, day_start
 
 REFRESH_S = get_settings().refresh_seconds
+#: Seconds between looks at a pending background analysis.
+POLL_S = 1.0
 FG = "#e6eefc"
 GRID = "#16365a"
 
@@ -38,8 +43,8 @@ def _kpi(value: str, label: str, hint: str = "", tone: str = "") -> str:
     )
 
 
-def _kpis(k: dict[str, Any], bait: tuple[int, int]) -> str:
-    ok, judged = bait
+def _kpis(k: dict[str, Any], bait: tuple[int, int] | None) -> str:
+    ok, judged = bait if bait is not None else (0, 0)
     cards = [
         _kpi(f"{k['new_today']:,}", t("big.new_today")),
         _kpi(f"{k['open']:,}", t("big.open")),
@@ -63,9 +68,11 @@ def _kpis(k: dict[str, Any], bait: tuple[int, int]) -> str:
             t("big.heads_help", headed=f"{k['segments_headed']:,}", total=f"{k['segments']:,}"),
         ),
         _kpi(
-            ui.pct(ok / judged if judged else None),
+            ui.pct(ok / judged if judged else None) if bait is not None else "…",
             t("big.bait_coverage"),
-            t("big.bait_help", covered=f"{ok:,}", total=f"{judged:,}"),
+            t("big.bait_help", covered=f"{ok:,}", total=f"{judged:,}")
+            if bait is not None
+            else t("big.computing"),
         ),
     ]
     return f'<div class="cg-kpis">{"".join(cards)}</div>'
@@ -170,6 +177,18 @@ def _ticker(frame: pd.DataFrame) -> str:
     return f'<div class="cg-ticker"><span class="track">{once}{once}</span></div>'
 
 
+def _hot_map(hot: gpd.GeoDataFrame, key: tuple[Any, ...]) -> None:
+    """Significant cells merged per class: a handful of outlines, whatever the district."""
+    shown = hot.loc[hot["gi_class"] != 0, ["n", "gi_class", "geometry"]]
+    merged = dissolve_by(shown, "gi_class")
+    merged = merged.assign(name=[t(f"map.hot.{c}") for c in merged["gi_class"]])
+    merged = merged.rename(columns={"gi_class": "class"})
+    merged = merged.set_geometry(merged.geometry.simplify(5.0).to_crs(4326))
+    outline = data.outlines("street_office", key, 15.0)
+    m = hotspot_map(merged, outline, style=ui.map_style(dark=True), fields=("name", "count", "n"))
+    ui.show_map(m, key="big_map", height=520)
+
+
 @st.fragment(run_every=REFRESH_S)
 @guarded
 def board() -> None:
@@ -183,25 +202,23 @@ def board() -> None:
         f'<p class="cg-title">{html.escape(t("big.title", area=f.area_name))}</p>'
         f'<p class="cg-sub">{html.escape(t("big.updated", time=moment.strftime("%Y-%m-%d %H:%M"), seconds=REFRESH_S))}</p>'
     )
-    st.html(_kpis(d["kpis"], data.bait_share(key[0])))
+    # Whole-district analyses that take seconds at city scale run in the background;
+    # their panels fill in as soon as they are ready.
+    bait_job = data.in_background(("bait", key[0]), data.bait_share_of, data.engine(), key[0])
+    st.html(_kpis(d["kpis"], bait_job.result() if bait_job.done() else None))
     left, middle, right = st.columns([5, 3, 4], gap="medium")
     with left:
         st.html(f'<div class="cg-panel"><h3>{html.escape(t("big.map"))}</h3></div>')
-        # Day-aligned window: one cached Gi* per day and area, shared by every screen.
+        # Day-aligned window: one Gi* per day and area, shared by every screen.
         today = day_start(moment)
-        hot = data.hotspots(
-            "cell", today - dt.timedelta(days=29), today + dt.timedelta(days=1), key
+        window = (today - dt.timedelta(days=29), today + dt.timedelta(days=1))
+        hot_job = data.in_background(
+            ("hot", "cell", *window, key), data.hotspots_of, data.engine(), "cell", *window, key
         )
-        shown = hot.loc[hot["gi_class"] != 0, ["n", "gi_class", "geometry"]]
-        merged = dissolve_by(shown, "gi_class")
-        merged = merged.assign(name=[t(f"map.hot.{c}") for c in merged["gi_class"]])
-        merged = merged.rename(columns={"gi_class": "class"})
-        merged = merged.set_geometry(merged.geometry.simplify(5.0).to_crs(4326))
-        outline = data.outlines("street_office", key, 15.0)
-        m = hotspot_map(
-            merged, outline, style=ui.map_style(dark=True), fields=("name", "count", "n")
-        )
-        ui.show_map(m, key="big_map", height=520)
+        if hot_job.done():
+            _hot_map(hot_job.result(), key)
+        else:
+            st.info(t("big.computing"))
     with middle:
         st.html(f'<div class="cg-panel"><h3>{html.escape(t("big.categories"))}</h3></div>')
         if len(d["categories"]):
@@ -217,6 +234,12 @@ def board() -> None:
     st.html(
         f'<p class="cg-rule">{html.escape(t("big.rule", pct=round(YELLOW_FRACTION * 100)))}</p>'
     )
+    if not (hot_job.done() and bait_job.done()):
+        time.sleep(POLL_S)
+        try:
+            st.rerun(scope="fragment")
+        except StreamlitInvalidLayoutContextError:  # a full run, not a fragment rerun
+            st.rerun()
 
 
 inject_big_screen()

@@ -80,6 +80,9 @@ def page() -> None:
     f = filters()
     key = f.scope_key(actor)
     so = key[0]
+    if so is None and ui.large_district():
+        st.info(t("cov.pick_so"))
+        return
     lang_i = 0 if current_lang() == "zh" else 1
     gaps = data.coverage_gaps(so)
     counts = pd.DataFrame(

@@ -112,7 +112,16 @@ def page() -> None:
         t("hot.unit"), ["cell", "segment"], default="cell", key="hot_unit",
         format_func=lambda u: t(f"hot.unit.{u}"),
     ) or "cell"  # fmt: skip
-    frame = data.hotspots(unit, f.start, f.end, key)
+    job = data.in_background(
+        ("hot", unit, f.start, f.end, key),
+        data.hotspots_of,
+        data.engine(),
+        unit,
+        f.start,
+        f.end,
+        key,
+    )
+    frame = ui.wait_for(job)
     outline = data.outlines("street_office", key, 15.0)
     left, right = st.columns([3, 2], gap="medium")
     with left:
@@ -128,6 +137,10 @@ def page() -> None:
         st.subheader(t("hot.top"))
         _top(frame, unit, actor)
     st.subheader(t("hot.emerging"))
+    if key[0] is None and ui.large_district():
+        st.info(t("hot.emerging.pick_so"))
+        _report(f, actor)
+        return
     trend = data.emerging(f.end, EMERGING_MONTHS, key)
     lang_i = 0 if current_lang() == "zh" else 1
     moving = trend.loc[trend["pattern"] != "none"]
