@@ -8,8 +8,11 @@ writes clears the caches it made stale with :func:`invalidate`.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pandas as pd
@@ -19,6 +22,7 @@ import streamlit as st
 from citygrid.settings import get_settings
 from db.queries import dashboard as q
 from db.queries.dashboard import Scope
+from db.queries.density import DEFAULT_TZ
 
 #: Cache lifetime of the pages' queries (seconds); the big screen uses its refresh interval.
 PAGE_TTL_S = 300
@@ -112,8 +116,15 @@ def _background_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="citygrid-analysis")
 
 
-@st.cache_resource(ttl=PAGE_TTL_S, show_spinner=False)
-def _background_jobs() -> dict[tuple[Any, ...], Future[Any]]:
+@dataclass
+class _Job:
+    current: Future[Any]
+    started: float
+    stale: Future[Any] | None = None
+
+
+@st.cache_resource(show_spinner=False)
+def _background_jobs() -> dict[tuple[Any, ...], _Job]:
     return {}
 
 
@@ -121,15 +132,41 @@ def in_background(key: tuple[Any, ...], func: Any, *args: Any) -> Future[Any]:
     """``func(*args)`` computed once per ``key`` in a worker thread, shared by sessions.
 
     A page shows what is ready and, while a result is pending, polls for it; slow
-    analyses of a whole large district thus never hold up the rest of a page. Results
-    are kept for :data:`PAGE_TTL_S` seconds.
+    analyses of a whole large district thus never hold up the rest of a page. After
+    :data:`PAGE_TTL_S` seconds a result is recomputed, and the old one is served until
+    the new one is ready, so a wall screen never goes blank while it refreshes.
     """
     jobs = _background_jobs()
     job = jobs.get(key)
-    if job is None or (job.done() and job.exception() is not None):
-        job = _background_pool().submit(func, *args)
+    now = time.monotonic()
+    failed = job is not None and job.current.done() and job.current.exception() is not None
+    if job is None or failed:
+        job = _Job(_background_pool().submit(func, *args), now)
         jobs[key] = job
-    return job
+    elif now - job.started > PAGE_TTL_S and job.current.done():
+        job.stale, job.current = job.current, _background_pool().submit(func, *args)
+        job.started = now
+    if not job.current.done() and job.stale is not None:
+        return job.stale
+    return job.current
+
+
+def warm_defaults() -> None:
+    """Start the whole district's default analyses (the big screen's and the hotspot
+    page's first view) once per server, so that the first visitor need not wait."""
+    if _background_jobs().get(("warmed",)) is not None:
+        return
+    from db.queries.dashboard import day_start
+
+    today = day_start(dt.datetime.now(tz=ZoneInfo(DEFAULT_TZ)))
+    window = (today - dt.timedelta(days=29), today + dt.timedelta(days=1))
+    scope = (None, None, None)
+    eng = engine()
+    in_background(("hot", "cell", *window, scope), hotspots_of, eng, "cell", *window, scope)
+    in_background(("bait", None), bait_share_of, eng, None)
+    done: Future[Any] = Future()
+    done.set_result(True)
+    _background_jobs()[("warmed",)] = _Job(done, time.monotonic())
 
 
 @st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)

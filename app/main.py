@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import session, style
+from app import data, session, style
 from app.guard import guarded, show_error
 from app.i18n import t
 from app.state import KEY_LANG, draw_sidebar
@@ -70,6 +70,7 @@ def _run() -> None:
         initial_sidebar_state="collapsed" if kiosk else "auto",
     )
     actor = session.current_actor()
+    data.warm_defaults()
     st.session_state[session.PAGE_ACTOR] = actor
     if kiosk:
         if actor is None or actor.role != "kiosk":
