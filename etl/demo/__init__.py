@@ -69,6 +69,7 @@ def ensure_demo(
     folder.parent.mkdir(parents=True, exist_ok=True)
     # write aside, then swap in: a half-written district is never picked up
     tmp = Path(tempfile.mkdtemp(prefix=f".{size}-{seed}-", dir=folder.parent))
+    tmp.chmod(0o755)
     try:
         write_demo(data, tmp)
         old = folder.with_name(folder.name + f".old-{os.getpid()}")
