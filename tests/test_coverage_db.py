@@ -229,6 +229,22 @@ def test_problems_outside_cells(conn: Connection, district: dict[str, int]) -> N
     assert since["object_id"].tolist() == [after_end]
 
 
+def test_problems_outside_cells_trusts_stored_cells_unless_rechecked(
+    conn: Connection, district: dict[str, int]
+) -> None:
+    com1 = district["com1"]
+    cell = _cell(conn, "110101001001001", community=com1, body="x", x=0)
+    ended = _cell(conn, "110101001001002", community=com1, body="x", x=800, valid_to="2024-12-31")
+    stale = _problem(conn, "A1", 500, day="2025-03-01")  # stored in a cell that is elsewhere
+    lapsed = _problem(conn, "A2", 600, day="2025-03-02")  # stored cell no longer in force
+    conn.execute(sa.text("UPDATE problems SET cell_id = :c WHERE id = :p"), {"c": cell, "p": stale})
+    conn.execute(
+        sa.text("UPDATE problems SET cell_id = :c WHERE id = :p"), {"c": ended, "p": lapsed}
+    )
+    assert q.problems_outside_cells(conn)["object_id"].tolist() == [lapsed]
+    assert q.problems_outside_cells(conn, recheck=True)["object_id"].tolist() == [lapsed, stale]
+
+
 def _station(
     conn: Connection, code: str, x: float, y: float, *, state: str = "intact", last: str | None
 ) -> int:

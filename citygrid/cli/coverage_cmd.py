@@ -145,11 +145,18 @@ def command() -> None:
     show_default=True,
     help="Most problems listed outside cells (all are counted).",
 )
+@click.option(
+    "--recheck-cells",
+    is_flag=True,
+    help="Test every problem against the cell geometries instead of trusting the cell "
+    "stored at load (slower; after cells were redrawn).",
+)
 @_with_common
 def gaps(
     *,
     layers: tuple[str, ...],
     limit: int,
+    recheck_cells: bool,
     offices: tuple[str, ...],
     profile_path: Path | None,
     as_of: dt.datetime | None,
@@ -177,6 +184,7 @@ def gaps(
             street_office_ids=ids,
             layers=list(layers) or None,
             problem_limit=limit,
+            recheck_cells=recheck_cells,
         )
         table = Table(title="覆盖缺口" if i == 0 else "coverage gaps")
         table.add_column("layer" if i else "类型")

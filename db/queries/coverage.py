@@ -177,31 +177,55 @@ def problems_outside_cells(
     until: dt.datetime | dt.date | None = None,
     street_office_ids: Iterable[int] | None = None,
     limit: int | None = 10_000,
+    recheck: bool = False,
 ) -> gpd.GeoDataFrame:
     """Problems (not voided) that no unit grid cell in force on their report date contains.
 
     The newest ``limit`` are returned; ``frame.attrs["total"]`` holds how many there
-    are in all. Containment is tested on the geometries, not on the stored
-    ``cell_id``, so cells redrawn after loading are taken into account.
+    are in all. A problem whose stored ``cell_id`` (derived at load) names a cell in
+    force on its report date is inside; the others are tested on the geometries. With
+    ``recheck`` every problem is tested on the geometries (after cells were redrawn
+    without reloading the problems): exact, but a spatial probe per problem (about
+    18 s for two million against 0.5 s, on the benchmark machine).
     """
-    sql = """
-        SELECT p.id AS object_id, p.case_no AS object_code, p.address AS name,
-               p.street_office_id, p.category_code, p.source, p.status, p.reported_at,
-               'problem_outside_cells' AS reason_code,
-               count(*) OVER () AS total,
-               ST_AsBinary(p.geom) AS geom
+    stored = (
+        ""
+        if recheck
+        else """
+          AND NOT EXISTS (
+              SELECT 1 FROM grid_cells s
+              WHERE s.id = p.cell_id
+                AND (s.valid_from IS NULL OR s.valid_from <= CAST(p.reported_at AS date))
+                AND (s.valid_to IS NULL OR s.valid_to >= CAST(p.reported_at AS date)))"""
+    )
+    sql = (
+        # materialised first: with the LIMIT outside, the planner would otherwise walk the
+        # time index row by row instead of one parallel scan with a hash anti-join
+        """
+        WITH outside AS MATERIALIZED (
+        SELECT p.id, p.case_no, p.address, p.street_office_id, p.category_code, p.source,
+               p.status, p.reported_at, p.geom
         FROM problems p
         WHERE p.status <> 'void'
           AND (CAST(:since AS timestamptz) IS NULL OR p.reported_at >= CAST(:since AS timestamptz))
           AND (CAST(:until AS timestamptz) IS NULL OR p.reported_at < CAST(:until AS timestamptz))
-          AND (:all_offices OR p.street_office_id = ANY(:offices))
+          AND (:all_offices OR p.street_office_id = ANY(:offices))"""
+        + stored
+        + """
           AND NOT EXISTS (
               SELECT 1 FROM grid_cells c
               WHERE ST_Intersects(c.geom, p.geom)
                 AND (c.valid_from IS NULL OR c.valid_from <= CAST(p.reported_at AS date))
-                AND (c.valid_to IS NULL OR c.valid_to >= CAST(p.reported_at AS date)))
-        ORDER BY p.reported_at DESC, p.id DESC
+                AND (c.valid_to IS NULL OR c.valid_to >= CAST(p.reported_at AS date))))
+        SELECT o.id AS object_id, o.case_no AS object_code, o.address AS name,
+               o.street_office_id, o.category_code, o.source, o.status, o.reported_at,
+               'problem_outside_cells' AS reason_code,
+               count(*) OVER () AS total,
+               ST_AsBinary(o.geom) AS geom
+        FROM outside o
+        ORDER BY o.reported_at DESC, o.id DESC
         LIMIT :limit"""
+    )
     frame = _frame(
         conn,
         sql,
@@ -353,6 +377,7 @@ def coverage_gaps(
     street_office_ids: Iterable[int] | None = None,
     layers: Sequence[str] | None = None,
     problem_limit: int | None = 10_000,
+    recheck_cells: bool = False,
 ) -> dict[str, gpd.GeoDataFrame]:
     """Every gap layer (or those named in ``layers``), keyed as in :data:`GAP_TYPES`."""
     wanted = list(GAP_TYPES) if layers is None else list(layers)
@@ -374,7 +399,7 @@ def coverage_gaps(
         )
     if "problem_outside_cells" in wanted:
         out["problem_outside_cells"] = problems_outside_cells(
-            conn, street_office_ids=street_office_ids, limit=problem_limit
+            conn, street_office_ids=street_office_ids, limit=problem_limit, recheck=recheck_cells
         )
     if "station_fault" in wanted:
         out["station_fault"] = station_faults(
