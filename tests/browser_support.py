@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -315,6 +316,9 @@ def serve(database: str, *, env: dict[str, str] | None = None) -> Iterator[str]:
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        # its own process group: `citygrid serve` runs Streamlit as a child process,
+        # and both must end with the test (a survivor keeps its database connections)
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -331,12 +335,25 @@ def serve(database: str, *, env: dict[str, str] | None = None) -> Iterator[str]:
             raise RuntimeError(msg)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _end_group(proc)
         log.close()
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """End the server started by :func:`serve` and its Streamlit child, by group id."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=20)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --- fixtures for the page tests (import them into a test module) ------------------------
