@@ -13,7 +13,10 @@ Two parts, both pure Python (no database):
    streets, markets, hotels and supermarkets, toilets and garbage stations, schools
    and main roads as exclusion zones, stations at about two thirds of the required
    density, some damaged), evaluated and sited end to end with a 30 s time limit.
-3. **Problems outside cells** (``--part outside``, needs PostGIS): 50,000 cells of
+3. **Demo district** (``--part demo``): the demo engineer's Dongcheng at size "S"
+   (``etl.demo.build``), markets, premises, stations, schools and main roads as the
+   loaders would store them, evaluated and sited with a 30 s limit.
+4. **Problems outside cells** (``--part outside``, needs PostGIS): 50,000 cells of
    100 m and 2,000,000 problems (1% outside the grid, stored ``cell_id`` derived as
    the loader does) in a database of its own (``--database``), then
    ``db.queries.coverage.problems_outside_cells`` timed warm, trusting the stored
@@ -22,6 +25,7 @@ Two parts, both pure Python (no database):
     python bench/bench_siting.py                 # parts 1 and 2
     python bench/bench_siting.py --part district # only the whole district
     python bench/bench_siting.py --part outside  # only the gap query
+    python bench/bench_siting.py --part demo     # the demo district, size S (etl.demo)
     python bench/bench_siting.py --sizes 40 80 --repeat 1
 """
 
@@ -271,6 +275,57 @@ def district(time_limit_s: float, repeat: int) -> None:
     )
 
 
+def demo(time_limit_s: float, repeat: int, seed: int) -> None:
+    import pandas as pd
+
+    from etl.demo.build import build
+
+    t = time.perf_counter()
+    d = build("S", seed=seed)
+    built = time.perf_counter() - t
+    markets = d.markets.assign(source="market")[["source", "code", "kind", "geometry"]]
+    premises = d.premises.assign(source="premises")[["source", "code", "kind", "geometry"]]
+    frame = gpd.GeoDataFrame(pd.concat([markets, premises], ignore_index=True), crs=d.crs)
+    t = time.perf_counter()
+    zones = exclusion_zones(d.premises, d.segments, profile=PROFILE)
+    ev = evaluate_bait_coverage(frame, d.stations, profile=PROFILE, zones=zones)
+    evaluated = time.perf_counter() - t
+    status = ev.premises["status"].value_counts().to_dict()
+    print(f"\n## Demo district, size S (seed {seed}), {time_limit_s:g} s limit\n")
+    print(
+        f"built in {built:.1f} s; {len(frame):,} markets and premises, {len(d.stations):,} "
+        f"stations, {len(zones):,} exclusion zones, {len(ev.demand):,} demand rows; "
+        f"evaluated in {evaluated:.2f} s; status: {status}\n"
+    )
+    _site_table(ev, time_limit_s, repeat)
+
+
+def _site_table(ev: BaitEvaluation, time_limit_s: float, repeat: int) -> None:
+    print(
+        "| run | demand x candidates | nnz | status | stations | premises covered "
+        "| gap | instance s | solve s (median) |"
+    )
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+    first = suggest_bait_sites(ev, time_limit_s=time_limit_s)
+    half = len(first.sites) // 2
+    for label, kw in (
+        ("LSCP (close every gap)", {}),
+        (f"MCLP premises, K={half}", {"budget": half}),
+        (f"MCLP demand, K={half}", {"budget": half, "objective": "demand"}),
+    ):
+        results = [suggest_bait_sites(ev, time_limit_s=time_limit_s, **kw) for _ in range(repeat)]
+        r = results[0]
+        a = r.instance.coverage
+        gap = "0 (proven)" if r.solve.proven_optimal else f"{100 * (r.solve.mip_gap or 0):.3f}%"
+        print(
+            f"| {label} | {a.shape[0]:,} x {a.shape[1]:,} | {a.nnz:,} | {r.solve.status} "
+            f"| {len(r.sites):,} | {r.premises_covered:,} / {r.premises_open:,} | {gap} "
+            f"| {statistics.median(x.instance.build_time_s for x in results):.2f} "
+            f"| {statistics.median(x.solve.solve_time_s for x in results):.2f} |"
+        )
+        sys.stdout.flush()
+
+
 OUTSIDE_BUILD = (
     "TRUNCATE problems, grid_cells RESTART IDENTITY CASCADE",
     """INSERT INTO grid_cells (code, geom)
@@ -330,7 +385,10 @@ def outside(database: str, repeat: int, *, rebuild: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=["all", "scaling", "district", "outside"], default="all")
+    parser.add_argument(
+        "--part", choices=["all", "scaling", "district", "demo", "outside"], default="all"
+    )
+    parser.add_argument("--seed", type=int, default=2004, help="Seed of the demo district.")
     parser.add_argument("--database", default="citygrid_bench_cover")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--sizes", type=int, nargs="+", default=[30, 60, 120, 240, 480])
@@ -342,6 +400,8 @@ def main() -> None:
         scaling(args.sizes, args.repeat, args.spopt_max_cells)
     if args.part in ("all", "district"):
         district(args.time_limit, args.repeat)
+    if args.part == "demo":
+        demo(args.time_limit, args.repeat, args.seed)
     if args.part == "outside":
         outside(args.database, args.repeat, rebuild=args.rebuild)
 
