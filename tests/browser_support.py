@@ -418,7 +418,7 @@ def page_path(view: str) -> str:
     return "/" if view == "bigscreen" else f"/{view}"
 
 
-def wait_rendered(page: Any, view: str, *, timeout_ms: int = 60_000) -> None:
+def wait_rendered(page: Any, view: str, *, timeout_ms: int = 120_000) -> None:
     """Wait until ``view`` has drawn its last element and its maps (if any) have loaded."""
     page.wait_for_selector(PAGE_DONE[view], timeout=timeout_ms)
     page.wait_for_function(
