@@ -140,6 +140,7 @@ def test_assign_a_head_by_clicking_a_segment(server: str, page: Any) -> None:
         except PlaywrightTimeout:
             continue
     assert page.get_by_text("三级街长").count() >= 1, "clicking the segment selected nothing"
+    page.wait_for_timeout(1500)  # the map refits its bounds after the rerun
     _shot(page, "assignment-selected")
     chosen = _choose(page, "三级街长")
     page.get_by_role("button", name="保存分配").click()
