@@ -176,15 +176,6 @@ def outlines(level: str, scope_key: tuple[Any, ...], simplify_m: float) -> gpd.G
         return q.outlines(conn, level=level, scope=scope_of(scope_key), simplify_m=simplify_m)  # type: ignore[arg-type]
 
 
-@st.cache_data(ttl=_ttl(), show_spinner=False)
-def cell_counts(
-    start: dt.datetime, end: dt.datetime, scope_key: tuple[Any, ...]
-) -> gpd.GeoDataFrame:
-    """Grid cells with problems in ``[start, end)``, in EPSG:4326."""
-    with engine().connect() as conn:
-        return q.cell_counts(conn, start=start, end=end, scope=scope_of(scope_key))
-
-
 @st.cache_data(ttl=PAGE_TTL_S, show_spinner=False)
 def segment_status(scope_key: tuple[Any, ...]) -> gpd.GeoDataFrame:
     """Segments with their street-head status and geometry, in EPSG:4326."""

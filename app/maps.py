@@ -65,7 +65,6 @@ PATTERN_COLOURS = {
     "oscillating_cold": "#80d8ff",
     "historical_cold": "#78909c",
 }
-COUNT_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 GAP_COLOURS = (
     "#e53935",
     "#fb8c00",
@@ -365,57 +364,6 @@ def _layer(
         tooltip=tooltip,
         marker=folium.CircleMarker(radius=6, fill=True, weight=1),
     ).add_to(m)
-
-
-def count_classes(values: pd.Series, *, n_classes: int = 5) -> tuple[np.ndarray, list[str]]:
-    """Class index (0..k-1) of each count by quantile breaks, and the class labels.
-
-    >>> idx, labels = count_classes(pd.Series([1, 1, 2, 3, 8, 20]), n_classes=3)
-    >>> idx.tolist(), labels
-    ([0, 0, 0, 1, 2, 2], ['1–2', '3–5', '6–20'])
-    """
-    arr = values.to_numpy(dtype=float)
-    if not len(arr):
-        return np.zeros(0, dtype=int), []
-    qs = np.unique(np.ceil(np.quantile(arr, np.linspace(0, 1, n_classes + 1)[1:])))
-    idx = np.searchsorted(qs, arr, side="left")
-    lows = np.concatenate([[arr.min()], qs[:-1] + 1])
-    labels = [
-        f"{int(lo)}–{int(hi)}" if lo < hi else f"{int(hi)}"
-        for lo, hi in zip(lows, qs, strict=False)
-    ]
-    return idx, labels
-
-
-def density_map(
-    cells: gpd.GeoDataFrame,
-    outlines: gpd.GeoDataFrame | None,
-    *,
-    style: MapStyle,
-    count_column: str = "n",
-) -> folium.Map:
-    """Grid cells coloured by problem count (quantile classes), over the outlines."""
-    lang = style.lang
-    shown = to_display(cells, style)
-    m = base_map(
-        _bounds(to_display(outlines, style) if outlines is not None else None, shown), style=style
-    )
-    add_outlines(m, outlines, style=style)
-    idx, labels = count_classes(shown[count_column]) if len(shown) else (np.zeros(0, int), [])
-    palette = COUNT_COLOURS[-len(labels) :] if labels else ()
-    for k, label in enumerate(labels):
-        _layer(
-            m,
-            shown.loc[idx == k],
-            name=label,
-            colour=palette[k],
-            properties=["code", count_column],
-            fields=["code", count_column],
-            aliases=[translate("col.code", lang), translate("map.count", lang)],
-        )
-    if labels:
-        Legend(translate("map.legend.count", lang), zip(palette, labels, strict=True)).add_to(m)
-    return m
 
 
 def hotspot_map(

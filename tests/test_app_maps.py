@@ -5,14 +5,11 @@ from __future__ import annotations
 import re
 
 import geopandas as gpd
-import pandas as pd
 from shapely.geometry import LineString, box
 
 from app.maps import (
     MapStyle,
-    count_classes,
     coverage_map,
-    density_map,
     hotspot_map,
     payload_bytes,
     segment_map,
@@ -38,7 +35,7 @@ def _html(m: object) -> str:
 
 
 def test_maps_need_nothing_from_the_internet_without_a_basemap() -> None:
-    html = _html(density_map(_cells(), None, style=OFFLINE))
+    html = _html(hotspot_map(_cells(), None, style=OFFLINE))
     assert "../app.assets.leaflet/leaflet.js" in html
     assert "cdn.jsdelivr.net" not in html and "code.jquery.com" not in html
     assert "tile" not in html.lower().replace("tilelayer", "")  # no tile layer at all
@@ -47,9 +44,9 @@ def test_maps_need_nothing_from_the_internet_without_a_basemap() -> None:
 
 def test_basemaps_by_setting() -> None:
     assert "tile.openstreetmap.org" in _html(
-        density_map(_cells(), None, style=MapStyle(basemap="osm"))
+        hotspot_map(_cells(), None, style=MapStyle(basemap="osm"))
     )
-    tdt = _html(density_map(_cells(), None, style=MapStyle(basemap="tianditu", tianditu_key="K")))
+    tdt = _html(hotspot_map(_cells(), None, style=MapStyle(basemap="tianditu", tianditu_key="K")))
     assert "tianditu.gov.cn/vec_w" in tdt and "tk=K" in tdt
 
 
@@ -57,7 +54,7 @@ def test_gaode_gets_gcj02_coordinates() -> None:
     point = gpd.GeoDataFrame({"n": [1]}, geometry=gpd.points_from_xy([116.404], [39.915]), crs=4326)
     shifted = to_display(point, MapStyle(basemap="gaode")).geometry.iloc[0]
     assert (round(shifted.x, 5), round(shifted.y, 5)) == (116.41024, 39.9164)
-    assert "autonavi" in _html(density_map(_cells(), None, style=MapStyle(basemap="gaode")))
+    assert "autonavi" in _html(hotspot_map(_cells(), None, style=MapStyle(basemap="gaode")))
 
 
 def test_coordinates_are_rounded_and_only_listed_properties_sent() -> None:
@@ -65,11 +62,6 @@ def test_coordinates_are_rounded_and_only_listed_properties_sent() -> None:
     assert "116.402" in html and "116.40200000" not in html
     assert "热点 99%" in html and "热点 95%" in html
     assert "不显著" not in html  # class 0 is not drawn
-
-
-def test_count_classes_are_quantiles() -> None:
-    idx, labels = count_classes(pd.Series([1, 1, 2, 3, 8, 20]), n_classes=3)
-    assert idx.tolist() == [0, 0, 0, 1, 2, 2] and labels == ["1–2", "3–5", "6–20"]
 
 
 def test_segment_map_colours_status_and_marks_the_selection() -> None:

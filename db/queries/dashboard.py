@@ -478,37 +478,6 @@ def outlines(
     )
 
 
-def cell_counts(
-    conn: Connection,
-    *,
-    start: dt.datetime,
-    end: dt.datetime,
-    scope: Scope = ALL,
-    min_count: int = 1,
-    simplify_m: float = 2.0,
-) -> gpd.GeoDataFrame:
-    """Grid cells with at least ``min_count`` problems in ``[start, end)``, in EPSG:4326.
-
-    Columns ``id``, ``code``, ``n``; only the cells that have something to show leave
-    the database.
-    """
-    where, params = scope.problem_sql()
-    return _geoframe(
-        conn,
-        f"""
-        WITH n AS (
-            SELECT p.cell_id, count(*) AS n FROM problems p
-            WHERE p.reported_at >= :start AND p.reported_at < :end AND p.status <> 'void'
-              AND p.cell_id IS NOT NULL{where}
-            GROUP BY 1 HAVING count(*) >= :min_count
-        )
-        SELECT c.id, c.code, n.n, {_wkb("c.geom", simplify_m)}
-        FROM n JOIN grid_cells c ON c.id = n.cell_id ORDER BY c.id
-        """,
-        {**params, "start": start, "end": end, "min_count": int(min_count)},
-    )
-
-
 def segment_status(
     conn: Connection,
     *,
