@@ -295,6 +295,8 @@ def main() -> None:
             run_method("citygrid csv", engine, files, copy_file, env)
             export_copy_file(engine, copy_file)
         methods = ["psql \\copy", "citygrid csv", "citygrid gpkg", "ogr2ogr csv", "ogr2ogr gpkg"]
+        if args.to_postgis:
+            methods.append("to_postgis")
         rng = random.Random(7)
         for round_no in range(args.runs):
             order = methods[:]
@@ -306,10 +308,6 @@ def main() -> None:
                     flush=True,
                 )
                 results["runs"].append(r)
-        if args.to_postgis:
-            r = run_method("to_postgis", engine, files, copy_file, env) | {"round": 0}
-            print(f"round 0: to_postgis     {r['wall_s']:7.1f} s  ({r['rows']:,} rows)", flush=True)
-            results["runs"].append(r)
         _summary(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")

@@ -7,6 +7,7 @@ reference layers were read beforehand into a :class:`~etl.derive.Places`).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import shapely
 from numpy.typing import NDArray
 
@@ -98,6 +100,14 @@ class Prepared:
     row_no: NDArray[np.int64]
     issues: pd.DataFrame
     n_repaired: int
+    payload: bytes = b""  # ``table`` encoded for COPY, made by the worker thread
+
+
+def encode_csv(table: pa.Table) -> bytes:
+    """A table as headerless CSV, the way PostgreSQL's COPY reads it (empty = NULL)."""
+    buf = io.BytesIO()
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
+    return buf.getvalue()
 
 
 def prepare(ctx: Context, raw: RawChunk) -> Prepared:
@@ -123,6 +133,7 @@ def prepare(ctx: Context, raw: RawChunk) -> Prepared:
         row_no=raw.row_no,
         issues=issues,
         n_repaired=int((rows.issues.repaired & good).sum()),
+        payload=encode_csv(table) if table.num_rows else b"",
     )
 
 

@@ -9,7 +9,6 @@ staged rows), so memory stays flat however long the file.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +17,11 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from etl.contract import LayerSpec
-from etl.prepare import Prepared
+from etl.prepare import Prepared, encode_csv
 from etl.values import empty_issue_frame
 
 STAGE = "_citygrid_load_stage"
@@ -44,13 +42,6 @@ _EXISTING_OFFICE = {
         "AND ST_Intersects(o.geom, t.geom) ORDER BY o.id LIMIT 1)"
     ),
 }
-
-
-def encode_csv(table: pa.Table) -> bytes:
-    """A table as headerless CSV, the way PostgreSQL's COPY reads it (empty = NULL)."""
-    buf = io.BytesIO()
-    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
-    return buf.getvalue()
 
 
 @dataclass
@@ -90,24 +81,24 @@ class Writer:
             cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table))
             self.optimistic = bool(cur.fetchone()[0])
 
-    def _copy_all(self, table: pa.Table) -> bool:
+    def _copy_all(self, chunk: Prepared) -> bool:
         """COPY every row into the target under a savepoint; False if a key repeated."""
         with self.pg.cursor() as cur:
             cur.execute("SAVEPOINT citygrid_chunk")
             try:
-                self._copy(self.spec.table, self.columns, table)
+                self._copy(self.spec.table, self.columns, chunk.table, payload=chunk.payload)
             except psycopg.errors.UniqueViolation:
                 cur.execute("ROLLBACK TO SAVEPOINT citygrid_chunk")
                 return False
             cur.execute("RELEASE SAVEPOINT citygrid_chunk")
-        self.inserted += table.num_rows
+        self.inserted += chunk.table.num_rows
         return True
 
     def write(self, chunk: Prepared) -> pd.DataFrame:
         """Write a chunk's good rows; return rows found to repeat a key this run inserted."""
         if chunk.table.num_rows == 0:
             return empty_issue_frame()
-        if self.optimistic and self._copy_all(chunk.table):
+        if self.optimistic and self._copy_all(chunk):
             return empty_issue_frame()
         keys = chunk.keys[chunk.good]
         row_no = chunk.row_no[chunk.good]
@@ -165,11 +156,13 @@ class Writer:
             )
         self._stage_ready = True
 
-    def _copy(self, table: str, columns: Sequence[str], data: pa.Table) -> None:
+    def _copy(
+        self, table: str, columns: Sequence[str], data: pa.Table, *, payload: bytes = b""
+    ) -> None:
         stmt = sql.SQL("COPY {t} ({cols}) FROM STDIN WITH (FORMAT csv)").format(
             t=sql.Identifier(table), cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         )
-        payload = encode_csv(data)
+        payload = payload or encode_csv(data)
         with self.pg.cursor() as cur, cur.copy(stmt) as copy:
             copy.write(payload)
 
