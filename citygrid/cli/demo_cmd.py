@@ -73,7 +73,7 @@ def command(size: str | None, seed: int | None, no_serve: bool, rebuild: bool) -
     if not no_serve:
         from citygrid.cli.serve_cmd import run_dashboard
 
-        raise SystemExit(run_dashboard())
+        run_dashboard()
 
 
 def _load(engine: object, folder: Path, work_dir: Path, *, reload: bool) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -13,8 +14,12 @@ from citygrid.settings import get_settings
 APP_MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
 
-def run_dashboard(*, port: int | None = None, address: str | None = None) -> int:
-    """Start Streamlit on the dashboard and wait until it ends (Ctrl-C stops it)."""
+def run_dashboard(*, port: int | None = None, address: str | None = None) -> NoReturn:
+    """Replace this process with Streamlit serving the dashboard (Ctrl-C stops it).
+
+    ``exec`` rather than a child process: a service manager's SIGTERM, or Ctrl-C,
+    then reaches Streamlit itself, and no server is left running behind us.
+    """
     settings = get_settings()
     port = port or settings.app_port
     address = address or settings.app_address
@@ -42,10 +47,9 @@ def run_dashboard(*, port: int | None = None, address: str | None = None) -> int
         "--theme.base",
         "light",
     ]
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, cmd)
 
 
 @click.command(name="serve")
@@ -56,4 +60,4 @@ def command(port: int | None, address: str | None) -> None:
     from citygrid.cli.db_cmd import prepare_database
 
     prepare_database()
-    raise SystemExit(run_dashboard(port=port, address=address))
+    run_dashboard(port=port, address=address)
