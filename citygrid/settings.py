@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     )
     grid_code_scheme: GridCodeScheme = "15"
     nearest_segment_max_m: float = Field(default=60.0, gt=0)
+    bait_profile: Path | None = Field(
+        default=None,
+        description="A city's bait-station rule profile (TOML); unset: the shipped default.",
+    )
     hotline: str = "12345"
     timezone: str = Field(
         default="Asia/Shanghai",
