@@ -86,7 +86,11 @@ class Settings(BaseSettings):
 
     # --- the app ----------------------------------------------------------------
     app_port: int = Field(default=8501, ge=1024, le=65535)
-    app_address: str = "0.0.0.0"  # the dashboard serves a LAN by design
+    app_address: str = Field(
+        default="127.0.0.1",
+        description="Address the dashboard listens on; 0.0.0.0 serves the LAN, and then "
+        "sign-in is required (create the first administrator with `citygrid user add`).",
+    )
     language: Literal["zh", "en"] = "zh"
     basemap: Basemap = "none"
     tianditu_key: SecretStr | None = None
