@@ -83,7 +83,9 @@ def _run() -> None:
         st.navigation([_page("signin", default=True)], position="hidden").run()
         return
     draw_sidebar(actor)
-    if session.accounts_enabled() and st.sidebar.button(t("side.signout")):
+    if not session.accounts_enabled():
+        st.sidebar.caption(t("side.local_operator"))
+    elif st.sidebar.button(t("side.signout")):
         session.sign_out()
         st.rerun()
     st.navigation(_pages(actor), position="sidebar").run()

@@ -4,8 +4,14 @@
   screen only, read-only, names and phones masked. An unknown token gets nothing.
 - With user accounts (``db.users``), a browser session acts as the account that signed
   in (local password, or OpenID Connect through ``st.login()`` when configured).
-- Before any account exists, the dashboard acts as the local operator who started
-  ``citygrid serve``: an administrator named after the operating-system user.
+- Before any account exists, and only while the server listens on the loopback
+  interface alone (``CITYGRID_APP_ADDRESS=127.0.0.1``, the default), the dashboard acts
+  as the local operator who started ``citygrid serve``: an administrator named after
+  the operating-system user. A server reachable from the network with no account yet
+  lets nobody in and says how to create the first administrator.
+- A person the identity provider signed in but CityGrid refuses is refused once per
+  browser session: the refusal is remembered (not retried and audited on every rerun)
+  and the sign-in page offers to leave the identity provider's session.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import getpass
 import importlib
 import importlib.util
+import ipaddress
 from types import ModuleType
 from typing import Any
 
@@ -23,6 +30,8 @@ from db.access import Actor, mask_name, mask_phone
 from gis.errors import PermissionDeniedError
 
 _ACTOR = "actor"
+#: The identity-provider sign-in this session refused: ((issuer, subject), message).
+_OIDC_REFUSED = "oidc_refused"
 #: The actor main.py resolved for this run, read by the pages.
 PAGE_ACTOR = "_page_actor"
 KIOSK_PARAM = "kiosk"
@@ -42,6 +51,20 @@ def local_operator() -> Actor:
     except (KeyError, OSError):
         name = "operator"
     return Actor(username=name, role="admin", display_name=name)
+
+
+def loopback_only() -> bool:
+    """Whether the server listens on the loopback interface alone (Streamlit's
+    ``server.address``); unset means every interface."""
+    address = st.get_option("server.address")
+    if not address:
+        return False
+    if str(address).strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(str(address).strip("[] ")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
 
 
 def kiosk_token() -> str | None:
@@ -79,7 +102,7 @@ def current_actor() -> Actor | None:
     if users is None:
         if token is not None:
             return Actor(username="kiosk", role="kiosk", display_name="kiosk")
-        return local_operator()
+        return local_operator() if loopback_only() else None
     with engine().connect() as conn:
         try:
             actor = _resolve(users, conn, token, cached)
@@ -100,12 +123,46 @@ def _resolve(users: ModuleType, conn: Any, token: str | None, cached: Any) -> Ac
         return users.actor_for_kiosk_token(conn, token)  # type: ignore[no-any-return]
     if isinstance(cached, Actor) and cached.role != "kiosk":
         return users.refresh_actor(conn, cached)  # type: ignore[no-any-return]
-    if not _accounts_exist(conn):
+    if not _accounts_exist(conn) and loopback_only():
         return local_operator()
     user = getattr(st, "user", None)
     if oidc_configured() and user is not None and getattr(user, "is_logged_in", False):
-        return users.actor_for_oidc(conn, dict(user.to_dict()))  # type: ignore[no-any-return]
+        return _oidc_actor(users, conn, dict(user.to_dict()))
     return None
+
+
+def _identity(claims: dict[str, Any]) -> tuple[str, str]:
+    return str(claims.get("iss") or ""), str(claims.get("sub") or "")
+
+
+def _oidc_actor(users: ModuleType, conn: Any, claims: dict[str, Any]) -> Actor | None:
+    """The actor of the identity provider's user, or None when CityGrid refused them.
+
+    A refusal is remembered for this browser session, so that each rerun neither asks
+    the database again nor writes another audit row; signing out forgets it.
+    """
+    from citygrid.settings import get_settings
+
+    refused = st.session_state.get(_OIDC_REFUSED)
+    if refused is not None and refused[0] == _identity(claims):
+        return None
+    settings = get_settings()
+    try:
+        return users.actor_for_oidc(  # type: ignore[no-any-return]
+            conn,
+            claims,
+            default_role=settings.oidc_default_role,
+            default_street_office_codes=settings.oidc_default_street_offices or None,
+        )
+    except PermissionDeniedError as exc:
+        st.session_state[_OIDC_REFUSED] = (_identity(claims), str(exc))
+        raise
+
+
+def oidc_refusal() -> str | None:
+    """Why the identity provider's user was refused in this session, if they were."""
+    refused = st.session_state.get(_OIDC_REFUSED)
+    return None if refused is None else str(refused[1])
 
 
 def sign_in(username: str, password: str) -> Actor:
@@ -125,6 +182,7 @@ def sign_in(username: str, password: str) -> Actor:
 def sign_out() -> None:
     """Forget this session's actor (and leave the identity provider's session)."""
     st.session_state.pop(_ACTOR, None)
+    st.session_state.pop(_OIDC_REFUSED, None)
     user = getattr(st, "user", None)
     if user is not None and getattr(user, "is_logged_in", False):
         st.logout()

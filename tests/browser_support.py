@@ -372,8 +372,22 @@ def app_db(engine: Engine) -> Iterator[str]:
         yield name
 
 
-def app_test(page: str | None = None, *, run: bool = True, timeout_s: float = 60) -> AppTest:
-    """An AppTest of the dashboard, run once (unless ``run`` is false), switched to ``page``."""
+def app_test(
+    page: str | None = None,
+    *,
+    run: bool = True,
+    timeout_s: float = 60,
+    address: str | None = "127.0.0.1",
+) -> AppTest:
+    """An AppTest of the dashboard, run once (unless ``run`` is false), switched to ``page``.
+
+    ``address`` is the server's listening address as the app reads it (Streamlit's
+    ``server.address``; None: every interface). On loopback with no account the app
+    acts as the local operator; anywhere else it asks for a sign-in.
+    """
+    from streamlit import config
+
+    config.set_option("server.address", address)
     at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=timeout_s)
     if not run:
         return at
