@@ -1,4 +1,5 @@
-"""Bait-station rules, profiles and gap frames on small hand-checked geometries."""
+"""Bait-station rules (gis.bait), gap frames and reasons (gis.coverage), profiles and
+exports, on small hand-checked geometries."""
 
 from __future__ import annotations
 
@@ -10,23 +11,27 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from shapely.geometry import LineString, Point, box
 
+from gis.bait import (
+    evaluate_bait_coverage,
+    exclusion_zones,
+    perimeter_stations_needed,
+    uncovered_outline,
+)
 from gis.coverage import (
     GAP_COLUMNS,
     REASON_LABELS,
     REASONS,
     bait_gaps,
-    evaluate_bait_coverage,
-    exclusion_zones,
     gap_frame,
-    perimeter_stations_needed,
     reason_texts,
-    uncovered_outline,
 )
+from gis.covering import solve_lscp
 from gis.errors import CRSError, DataError
 from gis.profiles import DEFAULT_BAIT_PROFILE, BaitProfile, load_bait_profile, parse_bait_profile
-from gis.siting import bait_siting_instance, solve_lscp
+from gis.siting import bait_siting_instance
 
 CRS = 4548
 
@@ -340,6 +345,118 @@ def test_reason_texts_and_gap_frame() -> None:
         reason_texts(pd.DataFrame({"reason_code": ["nope"]}))
     with pytest.raises(DataError, match="unknown gap type"):
         gap_frame(frame, gap_type="nope", crs=CRS)
+
+
+def _reason_reference(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Reason texts as the first version made them: ``str.format`` row by row."""
+    rows = frame.to_dict("records")
+    return (
+        [REASONS[r["reason_code"]][0].format(**r) for r in rows],
+        [REASONS[r["reason_code"]][1].format(**r) for r in rows],
+    )
+
+
+def test_reason_texts_match_formatting_row_by_row() -> None:
+    frame = pd.DataFrame(
+        {
+            "reason_code": [
+                "bait_perimeter_short",
+                "station_overdue",
+                "bait_count_short",
+                "station_in_exclusion",
+                "segment_head_inactive",
+                "station_missing",
+                "bait_perimeter_short",
+                "lane_head_inactive",
+            ],
+            "spacing_m": [20.0, np.nan, 30.0, np.nan, np.nan, np.nan, 29.5, np.nan],
+            "required": [8, 0, 2, 0, 0, 0, 13, 0],
+            "counted": [7, 0, 1, 0, 0, 0, 0, 0],
+            "uncovered_m": [20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 380.49, 0.0],
+            "max_age_days": pd.array([None, 30, None, None, None, None, None, None], "Int64"),
+            "last_inspected": [None, dt.date(2025, 5, 1), None, None, None, None, None, None],
+            "zone_zh": [None, None, None, "学校、幼儿园周边100米", None, None, None, None],
+            "zone_en": [None, None, None, "within 100 m of a school", None, None, None, None],
+            "person_count": [0, 0, 0, 0, 2, 0, 0, 1],
+        },
+        index=[10, 3, 7, 7, 1, 0, 99, 5],  # not a range, and repeated: rows go by position
+    )
+    zh, en = reason_texts(frame)
+    assert (zh.tolist(), en.tolist()) == _reason_reference(frame)
+    assert zh.iloc[0] == "周边毒饵站不足：按20米间距应设8个，有效7个，20米未覆盖"
+    assert en.iloc[1] == "the station was not inspected for over 30 days (last 2025-05-01)"
+    assert zh.index.tolist() == frame.index.tolist()
+    with pytest.raises(DataError, match="reason 'bait_count_short' needs a 'counted' column"):
+        reason_texts(pd.DataFrame({"reason_code": ["bait_count_short"], "required": [1]}))
+
+
+def test_every_reason_template_names_plain_columns() -> None:
+    import string
+
+    for zh, en in REASONS.values():
+        for template in (zh, en):
+            fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+            assert all(f.isidentifier() for f in fields), template
+
+
+def test_names_stay_importable_where_callers_found_them() -> None:
+    import gis.bait
+    import gis.coverage
+    import gis.covering
+    import gis.siting
+
+    for name in (
+        "BaitEvaluation",
+        "evaluate_bait_coverage",
+        "exclusion_zones",
+        "perimeter_stations_needed",
+        "uncovered_outline",
+    ):
+        assert getattr(gis.coverage, name) is getattr(gis.bait, name)
+    for name in ("SolveResult", "solve_lscp", "solve_mclp"):
+        assert getattr(gis.siting, name) is getattr(gis.covering, name)
+
+
+# --- exemption by the union of the zones a footprint meets --------------------------------------
+
+ZONES = gpd.GeoDataFrame(
+    {"exclusion_id": ["school", "main_road", "school", "main_road"]},
+    geometry=[box(0, 0, 10, 10), box(10, 0, 25, 10), box(5, 5, 25, 15), box(100, 100, 110, 110)],
+    crs=CRS,
+)
+
+
+def test_covered_by_zones_unites_only_the_zones_each_footprint_meets() -> None:
+    from gis.bait import _covered_by_zones
+
+    feet = np.array(
+        [
+            box(1, 1, 9, 9),  # inside one zone
+            box(5, 2, 15, 8),  # across two zones that touch
+            box(6, 2, 22, 12),  # needs all three zones at once
+            box(6, 2, 27, 12),  # sticks out of the three to the east
+            box(50, 50, 60, 60),  # near no zone
+            box(105, 105, 115, 108),  # half in the far zone
+            Point(10, 5).buffer(1),  # on the seam of two zones
+        ],
+        dtype=object,
+    )
+    got = _covered_by_zones(feet, ZONES)
+    assert got.tolist() == [True, True, True, False, False, False, True]
+    # the first version: one union of every zone of the city, then the test
+    one_union = shapely.covered_by(feet, shapely.union_all(np.asarray(ZONES.geometry.values)))
+    assert got.tolist() == one_union.tolist()
+    assert _covered_by_zones(feet[:0], ZONES).tolist() == []
+    assert not _covered_by_zones(feet, ZONES.iloc[:0]).any()
+
+
+def test_facilities_exempt_only_where_zones_cover_them_together(profile: BaitProfile) -> None:
+    # toilets (points with a nominal square): on the seam of two zones, on their east
+    # edge (half out), far from any
+    toilets = _premises(["公厕", "公厕", "公厕"], [Point(10, 5), Point(25, 10), Point(60, 60)])
+    ev = evaluate_bait_coverage(toilets, NO_STATIONS, profile=profile, zones=ZONES)
+    assert ev.premises["status"].tolist() == ["exempt", "short", "short"]
+    assert ev.premises["required"].tolist() == [0, 1, 1]
 
 
 # --- profiles -------------------------------------------------------------------------------

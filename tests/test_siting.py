@@ -1,4 +1,5 @@
-"""Set covering and maximal covering: hand-checked cases, and PySAL spopt as the reference."""
+"""Set covering and maximal covering (gis.covering) and bait-station siting (gis.siting):
+hand-checked cases, and PySAL spopt as the reference."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 import scipy.sparse as sp
 from shapely.geometry import Point, box
 
-from gis.coverage import BaitEvaluation, evaluate_bait_coverage, exclusion_zones
+from gis.bait import BaitEvaluation, evaluate_bait_coverage, exclusion_zones
+from gis.covering import solve_lscp, solve_mclp
 from gis.errors import DataError
 from gis.profiles import DEFAULT_BAIT_PROFILE, BaitProfile, load_bait_profile, parse_bait_profile
-from gis.siting import bait_siting_instance, solve_lscp, solve_mclp, suggest_bait_sites
+from gis.siting import bait_siting_instance, suggest_bait_sites
 
 CRS = 4548
 NO_STATIONS = gpd.GeoDataFrame({"state": []}, geometry=[], crs=CRS)
