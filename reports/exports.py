@@ -5,6 +5,9 @@ stations or any other analysis result go out the same way. Excel gets a summary
 sheet and one sheet per layer, with each feature's longitude and latitude (WGS 84 or
 GCJ-02 for Chinese web maps) instead of its geometry; the GeoPackage keeps the
 geometries in the layers' own CRS, one table per layer.
+
+Text that looks like a formula (``=HYPERLINK(...)``, ``+``, ``-``, ``@``) reaches Excel
+as the characters typed: every cell goes through :func:`reports.xlsx.put`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from openpyxl.utils import get_column_letter
 
 from gis.crs import CoordSystem, geoseries_to_web
 from gis.errors import DataError
+from reports.xlsx import looks_like_formula, put
 
 Layers = Mapping[str, pd.DataFrame]
 
@@ -76,6 +80,22 @@ def _cell_value(value: Any, tz: str) -> Any:
     if isinstance(value, list | tuple | set | dict):
         return str(value)
     return value
+
+
+def _row(ws: Any, values: list[Any], *, font: Font | None = None) -> list[Any]:
+    """Values for ``ws.append`` on a write-only sheet ``ws``: formula-like text (and every
+    value, with ``font``) as cells set through :func:`reports.xlsx.put`, so that it stays
+    text; other values stay plain, which openpyxl writes faster."""
+    out: list[Any] = []
+    for value in values:
+        if font is None and not looks_like_formula(value):
+            out.append(value)
+            continue
+        cell = put(WriteOnlyCell(ws), value)
+        if font is not None:
+            cell.font = font
+        out.append(cell)
+    return out
 
 
 def excel_bytes(
@@ -132,12 +152,9 @@ def excel_bytes(
     summary = wb.create_sheet(_sheet_names([summary_title], {})[0])
     summary.column_dimensions["A"].width = 48
     summary.column_dimensions["B"].width = 12
-    head = [WriteOnlyCell(summary, value=v) for v in ("layer", "rows")]
-    for c in head:
-        c.font = bold
-    summary.append(head)
+    summary.append(_row(summary, ["layer", "rows"], font=bold))
     for key, name in zip(keys, names, strict=True):
-        summary.append([titles.get(key, name), len(layers[key])])
+        summary.append(_row(summary, [titles.get(key, name), len(layers[key])]))
 
     for key, name in zip(keys, names, strict=True):
         frame = layers[key]
@@ -151,16 +168,13 @@ def excel_bytes(
             labels += ["lon", "lat"]
         for i, label in enumerate(labels, start=1):
             ws.column_dimensions[get_column_letter(i)].width = min(max(10, 2 * len(label)), 60)
-        header_cells = [WriteOnlyCell(ws, value=v) for v in labels]
-        for c in header_cells:
-            c.font = bold
-        ws.append(header_cells)
+        ws.append(_row(ws, labels, font=bold))
         data = [frame[c].to_numpy(dtype=object) for c in columns]
         if is_geo:
             lon, lat = _lonlat(frame, coords)
             data += [lon.astype(object), lat.astype(object)]
         for row in zip(*data, strict=True):
-            ws.append([_cell_value(v, timezone) for v in row])
+            ws.append(_row(ws, [_cell_value(v, timezone) for v in row]))
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

@@ -650,3 +650,28 @@ def test_geopackage_export(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"name a \.xlsx"):
         write_export(_layers(), tmp_path / "gaps.shp")
     assert write_export(_layers(), tmp_path / "gaps.XLSX") == "xlsx"
+
+
+def test_excel_keeps_formula_like_text_as_text() -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from reports.exports import excel_bytes
+
+    evil = '=HYPERLINK("http://evil.example","点击")'
+    layer = gpd.GeoDataFrame(
+        {"name": [evil, "-1+2", "@SUM(A1)", "+86 10", "东四北大街"], "n": [1, -2, 3, 4, 5]},
+        geometry=[Point(449_000, 4_420_000)] * 5,
+        crs=CRS,
+    )
+    data = excel_bytes({"gaps": layer}, titles={"gaps": "=1+1"}, headers={"n": "=A1"})
+    wb = load_workbook(BytesIO(data))
+    cells = [c for ws in wb for row in ws.iter_rows() for c in row]
+    texts = {c.value: c.data_type for c in cells if isinstance(c.value, str)}
+    assert texts[evil] == texts["=1+1"] == texts["=A1"] == texts["-1+2"] == "s"
+    assert texts["@SUM(A1)"] == texts["+86 10"] == "s"
+    ws = wb.worksheets[1]  # named by its title, "=1+1": a sheet name is never evaluated
+    assert [c.value for c in ws["A"]][1:] == layer["name"].tolist()
+    assert [c.value for c in ws["B"]][1:] == [1, -2, 3, 4, 5]  # numbers stay numbers
+    assert ws["A1"].font.b and ws["B1"].font.b  # headers still bold
