@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -183,6 +184,38 @@ def test_assigning_a_head_ends_the_previous_one_and_is_audited(
     assert again.change_id is None and again.n_slots == 0
 
 
+def test_record_many_appends_rows_in_order_in_one_statement(conn: Connection) -> None:
+    from db.audit import record_many
+
+    assert record_many(conn, ALICE, []) == []
+    ids = record_many(
+        conn,
+        ALICE,
+        [
+            {"action": "a.one", "entity_type": "segment", "entity_id": 7, "detail": {"n": 1}},
+            {"action": "a.two", "before": {"rows": [{"d": dt.date(2026, 1, 2)}]}, "change_id": 3},
+            {"action": "a.three"},
+        ],
+    )
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, actor, action, entity_type, entity_id, before, detail, change_id "
+            "FROM audit_log WHERE id = ANY(:ids) ORDER BY id"
+        ),
+        {"ids": ids},
+    ).all()
+    assert [r.id for r in rows] == ids and ids == sorted(ids)
+    assert [(r.action, r.entity_id, r.change_id) for r in rows] == [
+        ("a.one", "7", None),
+        ("a.two", None, 3),
+        ("a.three", None, None),
+    ]
+    assert rows[0].detail == {"n": 1} and rows[1].before == {"rows": [{"d": "2026-01-02"}]}
+    assert {r.actor for r in rows} == {"alice"} and rows[2].before is None
+    with pytest.raises(TypeError, match="may hold only"):
+        record_many(conn, ALICE, [{"action": "x", "who": "y"}])  # type: ignore[typeddict-unknown-key]
+
+
 def test_a_stale_version_is_refused_naming_who_changed_it(conn: Connection, world: World) -> None:
     s, p = world.seg[1], world.p
     v = _version(conn, s)
@@ -286,6 +319,15 @@ def test_suggestion_applies_as_one_change_and_undo_restores_exactly(
         supervisors={p["liu"]: p["zhao"]},
     )
     assert applied.n_slots == 3  # s0 was already 张三's
+    slots = conn.execute(
+        sa.text(
+            "SELECT entity_id, after FROM audit_log WHERE change_id = :c "
+            "AND entity_type = 'segment' ORDER BY id"
+        ),
+        {"c": applied.change_id},
+    ).all()
+    assert sorted(int(r.entity_id) for r in slots) == sorted(world.seg[1:])
+    assert all(len(r.after["rows"]) == 1 for r in slots)
     assert _count(conn, "change_sets") == 5  # 3 appointments, 1 assignment, 1 suggestion
     assert "segment_no_head" not in set(applied.violations["code"])
     undone = aq.undo(conn, BOB, applied.change_id)
@@ -366,6 +408,66 @@ def test_check_and_boards_read_the_state(conn: Connection, world: World) -> None
         aq.board_rows(conn, Actor(username="v", role="viewer"))
 
 
+def _audit_exports(conn: Connection) -> list[Any]:
+    return conn.execute(
+        sa.text(
+            "SELECT actor, entity_id, detail FROM audit_log WHERE action = 'export.boards' "
+            "ORDER BY id"
+        )
+    ).all()
+
+
+def test_export_boards_checks_masks_renders_and_audits(
+    conn: Connection, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    from db.access import ROLE_PERMISSIONS
+
+    p = world.p
+    aq.assign_street_head(
+        conn, ALICE, segment_id=world.seg[0], person_id=p["zhang"],
+        expected_version=_version(conn, world.seg[0]), supervisor_id=p["li"],
+    )  # fmt: skip
+    aq.assign_lane_head(
+        conn, ALICE, segment_id=world.lane, person_id=p["chen"],
+        expected_version=_version(conn, world.lane),
+    )  # fmt: skip
+    made = aq.export_boards(
+        conn, ALICE, fmt="xlsx", hotline="12345", lang="en", street_office_ids=[world.office],
+        lanes=True,
+    )  # fmt: skip
+    assert (made.n_boards, made.n_vacant, made.file_name) == (5, 3, "notice-boards-en.xlsx")
+    book = load_workbook(io.BytesIO(made.data))
+    assert book.sheetnames == ["Street heads", "Lane heads", "Print"]
+    street = list(book["Street heads"].values)[1]
+    assert street[1:4] == ("东四北大街 (东四十条 – 北新桥)", "张三", "13812345678")
+    assert list(book["Lane heads"].values)[1][1:4] == ("府学胡同", "陈五", "13800000006")
+    (audit,) = _audit_exports(conn)
+    assert audit.actor == "alice" and audit.entity_id == "xlsx"
+    assert audit.detail["format"] == "xlsx" and audit.detail["language"] == "en"
+    assert audit.detail["count"] == 5 and audit.detail["lanes"] is True
+    assert audit.detail["street_office_ids"] == [world.office]
+    # an actor who may export but not read personal data gets masked names and phones
+    monkeypatch.setitem(ROLE_PERMISSIONS, "viewer", frozenset({"report.export"}))
+    viewer = Actor(username="v", role="viewer")
+    rows = aq.board_rows(conn, viewer, street_office_ids=[world.office])
+    first = rows.set_index("segment_id").loc[world.seg[0]]
+    assert (first["head_name"], first["head_phone"]) == ("张*", "138****5678")
+    assert first["supervisor_name"] == "李*"
+    pdf = aq.export_boards(conn, viewer, fmt="pdf", hotline="12345")
+    assert pdf.data.startswith(b"%PDF") and pdf.media_type == "application/pdf"
+    assert _audit_exports(conn)[-1].detail["masked_names"] is True
+    monkeypatch.undo()
+    with pytest.raises(PermissionDeniedError, match="may not export notice boards"):
+        aq.export_boards(conn, viewer, fmt="pdf", hotline="12345")
+    assert len(_audit_exports(conn)) == 2  # the refused export left no row
+    with pytest.raises(DataError, match="xlsx or pdf"):
+        aq.export_boards(conn, ALICE, fmt="docx", hotline="12345")  # type: ignore[arg-type]
+
+
 # --- two writers on two connections --------------------------------------------------
 
 
@@ -440,11 +542,23 @@ def _run_cli(main: Any, engine: Engine, w: World, tmp_path: Path) -> None:
     out = tmp_path / "boards.pdf"
     assert main(["assign", "boards", "--format", "pdf", "--out", str(out), "--mask-phones"]) == 0
     assert out.read_bytes().startswith(b"%PDF")
+    xlsx = tmp_path / "boards.xlsx"
+    boards = ["assign", "boards", "--format", "xlsx", "--out", str(xlsx), "--lang", "en"]
+    assert main([*boards, "--lanes", "--street-office", office]) == 0
+    assert xlsx.read_bytes().startswith(b"PK")
     assert main(["assign", "undo", str(change)]) == 0
     assert main(["assign", "undo", str(change)]) == 1  # already undone: one error line
     with engine.connect() as c:
         assert all(_heads(c, s) == [] for s in w.seg)
         exported = c.execute(
-            sa.text("SELECT count(*) FROM audit_log WHERE entity_type = 'notice_boards'")
-        ).scalar_one()
-    assert exported == 1
+            sa.text(
+                "SELECT action, detail FROM audit_log WHERE entity_type = 'notice_boards' "
+                "ORDER BY id"
+            )
+        ).all()
+    assert [e.action for e in exported] == ["export.boards", "export.boards"]
+    assert [(e.detail["format"], e.detail["language"]) for e in exported] == [
+        ("pdf", "zh"),
+        ("xlsx", "en"),
+    ]
+    assert exported[1].detail["count"] == 5 and exported[1].detail["lanes"] is True

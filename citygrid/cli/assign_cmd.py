@@ -225,33 +225,43 @@ def suggest(
 )
 @_OFFICES
 @click.option("--mask-phones", is_flag=True, help="Print phone numbers as 138****5678.")
-def boards(fmt: str, out: Path | None, offices: tuple[str, ...], mask_phones: bool) -> None:
-    """Write the notice boards (公示牌) of street segments: Excel, or a PDF to print."""
-    from db.access import SYSTEM, mask_phone
-    from db.audit import record
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default="zh",
+    show_default=True,
+    help="Language of the boards' words (road and person names stay as they are).",
+)
+@click.option("--lanes", is_flag=True, help="Also the lanes' boards (巷长, 一巷一人).")
+def boards(
+    *,
+    fmt: str,
+    out: Path | None,
+    offices: tuple[str, ...],
+    mask_phones: bool,
+    lang: str,
+    lanes: bool,
+) -> None:
+    """Write the notice boards (公示牌) of street segments (and lanes): Excel, or a PDF to
+    print. The export is audited."""
+    from db.access import SYSTEM
     from db.engine import get_engine
-    from db.queries.assignments import board_rows
-    from reports.boards import boards_excel, boards_pdf, make_boards
+    from db.queries.assignments import export_boards
 
-    out = out or Path(f"notice-boards.{fmt}")
     with get_engine().begin() as conn:
-        ids = _office_ids(conn, offices)
-        rows = board_rows(conn, SYSTEM, street_office_ids=ids, mask_phones=mask_phones)
-        made = make_boards(
-            rows, hotline=get_settings().hotline, mask_phone=mask_phone if mask_phones else None
-        )
-        record(
+        made = export_boards(
             conn,
             SYSTEM,
-            "export",
-            entity_type="notice_boards",
-            entity_id=fmt,
-            detail={"file": out.name, "boards": len(made), "street_office_ids": ids},
+            fmt=fmt,  # type: ignore[arg-type]
+            hotline=get_settings().hotline,
+            lang=lang,  # type: ignore[arg-type]
+            street_office_ids=_office_ids(conn, offices),
+            lanes=lanes,
+            mask_phones=mask_phones,
         )
-        data = boards_excel(made) if fmt == "xlsx" else boards_pdf(made)
-    out.write_bytes(data)
-    vacant = sum(b.head == "（暂缺）" for b in made)
-    click.echo(f"wrote {len(made)} notice boards to {out} ({vacant} without a street head)")
+    out = out or Path(made.file_name)
+    out.write_bytes(made.data)
+    click.echo(f"wrote {made.n_boards} notice boards to {out} ({made.n_vacant} without a head)")
 
 
 @command.command()
