@@ -6,13 +6,18 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pytest
+import shapely
 import sqlalchemy as sa
+from geopandas.testing import assert_geodataframe_equal
 from sqlalchemy.engine import Connection
 
 from db.access import SYSTEM, Actor
 from db.queries import coverage as q
-from gis.coverage import GAP_COLUMNS
+from gis.coverage import GAP_COLUMNS, REASONS
 from gis.errors import DataError, PermissionDeniedError
 from gis.profiles import load_bait_profile
 
@@ -504,3 +509,130 @@ def test_cli_errors_and_profile(
     assert main(["coverage", "profile", "--check", str(copy)]) == 1
     assert "rules[3].spacing_m: must be greater than 0, got 0" in capsys.readouterr().err
     assert main(["coverage", "sites", "--profile", str(copy)]) == 1
+
+
+# --- the city's profile by default ------------------------------------------------------------
+
+
+@pytest.fixture
+def city_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """CITYGRID_BAIT_PROFILE names a copy of the default with markets every 10 m."""
+    from citygrid.settings import get_settings
+    from gis.profiles import DEFAULT_BAIT_PROFILE
+
+    text = DEFAULT_BAIT_PROFILE.read_text(encoding="utf-8")
+    path = tmp_path / "city.toml"
+    path.write_text(
+        text.replace("spacing_m = 20.0          # [A] 室外间隔20米一个", "spacing_m = 10.0", 1),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CITYGRID_BAIT_PROFILE", str(path))
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
+def test_the_citys_profile_is_used_by_default(
+    conn: Connection, bait_district: dict[str, int], city_profile: Path
+) -> None:
+    assert q.default_profile().source == str(city_profile)
+    ev = q.bait_evaluation(conn, as_of=TODAY)
+    # the 40 m square market now needs 16 stations; 7 work
+    m1 = ev.premises.set_index("code").loc["M1"]
+    assert (m1["status"], m1["required"], m1["counted"]) == ("short", 16, 7)
+    gaps = q.coverage_gaps(conn, as_of=TODAY, layers=["premises_bait"])["premises_bait"]
+    assert "按10米间距应设16个" in gaps.set_index("object_code").loc["M1", "reason_zh"]
+    # an explicit profile still wins
+    shipped = q.bait_evaluation(conn, profile=load_bait_profile(), as_of=TODAY)
+    assert shipped.premises.set_index("code").loc["M1", "required"] == 8
+
+
+def test_a_missing_city_profile_is_named_with_its_setting(
+    conn: Connection, city_profile: Path
+) -> None:
+    city_profile.unlink()
+    with pytest.raises(
+        DataError, match=r"CITYGRID_BAIT_PROFILE: bait-station profile .* not found"
+    ):
+        q.bait_evaluation(conn, as_of=TODAY)
+
+
+def test_cli_uses_the_citys_profile(
+    committed_district: sa.Engine, city_profile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from citygrid.cli import coverage_cmd, main
+
+    assert main(["coverage", "profile"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"profile {city_profile}:")
+    assert "rule market (" in out and "a station every 10 m of outline" in out
+    assert main(["coverage", "sites", "--street-office", "110101001", "--lang", "en"]) == 0
+    # at 10 m each of M1's 7 working stations covers 10 m of its 160 m: 90 m need 9 more;
+    # C1 needs 3 as before (4 with the shipped profile)
+    assert capsys.readouterr().out.startswith("12 new bait stations (proven optimal")
+    assert coverage_cmd.PROBLEM_LIMIT == q.PROBLEM_LIMIT
+
+
+# --- the fast path gives the first version's answers on the demo district ---------------------
+
+
+def _frame_reference(conn: Connection, sql: str, params: dict[str, object]) -> gpd.GeoDataFrame:
+    """The first version: SQLAlchemy rows handed to pandas."""
+    result = conn.execute(sa.text(sql), params)
+    frame = pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()))
+    wkb = frame.pop("geom").to_numpy(dtype=object)
+    geoms = shapely.from_wkb([bytes(g) for g in wkb]) if len(wkb) else np.empty(0, dtype=object)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=q.CRS), crs=q.CRS)
+
+
+def _covered_reference(geoms: np.ndarray, zones: gpd.GeoDataFrame) -> np.ndarray:
+    """The first version: one union of every zone of the district, then the test."""
+    union = shapely.union_all(np.asarray(zones.geometry.values, dtype=object))
+    return np.asarray(shapely.covered_by(geoms, union), dtype=bool)
+
+
+def _reasons_reference(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The first version: ``str.format`` row by row."""
+    rows = frame.to_dict("records")
+    return tuple(  # type: ignore[return-value]
+        pd.Series(
+            [REASONS[r["reason_code"]][lang].format(**r) for r in rows],
+            index=frame.index,
+            dtype=object,
+        )
+        for lang in (0, 1)
+    )
+
+
+def test_demo_district_gaps_match_the_first_version(
+    clean_db: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gis.bait
+    import gis.coverage
+    from etl.demo import ensure_demo
+    from etl.demo.loading import load_demo
+
+    folder = ensure_demo("tests", root=tmp_path)
+    load_demo(clean_db, folder, work_dir=tmp_path / "work")
+    profile = load_bait_profile()
+    with clean_db.connect() as conn:
+        fast_ev = q.bait_evaluation(conn, profile=profile, as_of=TODAY)
+        fast = q.coverage_gaps(conn, profile=profile, as_of=TODAY)
+        with monkeypatch.context() as m:
+            m.setattr(q, "_frame", _frame_reference)
+            m.setattr(gis.bait, "_covered_by_zones", _covered_reference)
+            m.setattr(gis.coverage, "reason_texts", _reasons_reference)
+            first_ev = q.bait_evaluation(conn, profile=profile, as_of=TODAY)
+            first = q.coverage_gaps(conn, profile=profile, as_of=TODAY)
+    status = fast_ev.premises["status"].value_counts()
+    # a district with something to find in every bait layer
+    assert status["short"] > 100 and status["ok"] > 10 and status["exempt"] > 10
+    assert len(fast_ev.demand) > 2_000
+    for name in ("premises", "demand", "stations", "zones"):
+        assert_geodataframe_equal(getattr(fast_ev, name), getattr(first_ev, name))
+    assert list(fast) == list(first)
+    for key in fast:
+        assert_geodataframe_equal(fast[key], first[key])
+        assert fast[key].attrs == first[key].attrs
+    assert len(fast["premises_bait"]) == status["short"]
+    assert len(fast["station_misplaced"]) > 0 and len(fast["segment_no_head"]) > 0

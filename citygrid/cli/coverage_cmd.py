@@ -13,6 +13,10 @@ from citygrid.settings import get_settings
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
+#: Problems outside cells listed by default (``db.queries.coverage.PROBLEM_LIMIT``;
+#: repeated here so that ``--help`` needs no database modules).
+PROBLEM_LIMIT = 10_000
+
 
 def _lang(lang: str | None) -> int:
     return 0 if (lang or get_settings().language) == "zh" else 1
@@ -27,6 +31,11 @@ def _check_export(path: Path | None) -> None:
 
 
 def _profile(path: Path | None) -> Any:
+    """The profile at ``path``, else the city's (CITYGRID_BAIT_PROFILE), else the shipped one."""
+    if path is None:
+        from db.queries.coverage import default_profile
+
+        return default_profile()
     from gis.profiles import load_bait_profile
 
     return load_bait_profile(path)
@@ -94,7 +103,8 @@ _common = [
         "--profile",
         "profile_path",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Bait-station rule profile (TOML); default: the shipped one.",
+        help="Bait-station rule profile (TOML); default: CITYGRID_BAIT_PROFILE, else the "
+        "shipped one.",
     ),
     click.option(
         "--as-of",
@@ -141,7 +151,7 @@ def command() -> None:
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
-    default=10_000,
+    default=PROBLEM_LIMIT,
     show_default=True,
     help="Most problems listed outside cells (all are counted).",
 )
@@ -252,7 +262,8 @@ def sites(
     """Suggest where to add bait stations, outside the exclusion zones."""
     from db.engine import get_engine
     from db.queries.coverage import bait_evaluation
-    from gis.coverage import bait_gaps, uncovered_outline
+    from gis.bait import uncovered_outline
+    from gis.coverage import bait_gaps
     from gis.siting import suggest_bait_sites
 
     _check_export(export_path)
@@ -322,20 +333,24 @@ def sites(
     "--check",
     "check_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Validate a profile file and summarise its rules.",
+    help="Validate a profile file and summarise its rules (default: the profile in use, "
+    "CITYGRID_BAIT_PROFILE or the shipped one).",
 )
 def profile(write_path: Path | None, check_path: Path | None) -> None:
     """Show, copy or check the bait-station rule profile."""
-    from gis.profiles import DEFAULT_BAIT_PROFILE, load_bait_profile
+    from gis.profiles import DEFAULT_BAIT_PROFILE
 
     if write_path is not None:
         if write_path.exists():
             msg = f"{write_path} exists; choose another name or remove it first"
             raise click.ClickException(msg)
         shutil.copyfile(DEFAULT_BAIT_PROFILE, write_path)
-        click.echo(f"wrote the default profile to {write_path}; edit it and pass --profile")
+        click.echo(
+            f"wrote the default profile to {write_path}; edit it and pass --profile, or set "
+            "CITYGRID_BAIT_PROFILE to use it by default"
+        )
         return
-    prof = load_bait_profile(check_path)
+    prof = _profile(check_path)
     click.echo(f"profile {prof.source}: {prof.name}")
     for r in prof.rules:
         how = (

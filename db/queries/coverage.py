@@ -3,8 +3,11 @@
 The set-based gaps are single SQL statements (anti-joins on the active assignments,
 cells without a body, problems no cell contains, faulty stations). The bait-station
 rule is geometry, so its inputs are gathered here and judged by
-:func:`gis.coverage.evaluate_bait_coverage`. Every gap comes back with the columns of
+:func:`gis.bait.evaluate_bait_coverage`. Every gap comes back with the columns of
 :data:`gis.coverage.GAP_COLUMNS`.
+
+The rule profile, unless one is passed, is the city's own
+(``CITYGRID_BAIT_PROFILE``), else the shipped default: :func:`default_profile`.
 """
 
 from __future__ import annotations
@@ -15,26 +18,25 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from citygrid.settings import get_settings
 from db.access import Actor, require
 from db.audit import record
 from db.models import SRID
-from gis.coverage import (
-    GAP_TYPES,
-    BaitEvaluation,
-    bait_gaps,
-    evaluate_bait_coverage,
-    exclusion_zones,
-    gap_frame,
-)
+from db.queries.density import fetch_frame
+from gis.bait import BaitEvaluation, evaluate_bait_coverage, exclusion_zones
+from gis.coverage import GAP_TYPES, bait_gaps, gap_frame
 from gis.errors import DataError
-from gis.profiles import BaitProfile, normalise_kind
+from gis.profiles import BaitProfile, load_bait_profile, normalise_kind
 
 CRS = f"EPSG:{SRID}"
+
+#: Problems outside every cell listed by default (all are counted): enough for a map
+#: and a spreadsheet, a bounded transfer however many there are.
+PROBLEM_LIMIT = 10_000
 
 #: Gap layers answered by SQL alone (the others need the bait-station evaluation).
 SQL_LAYERS = (
@@ -47,14 +49,27 @@ SQL_LAYERS = (
 
 
 def _frame(conn: Connection, sql: str, params: dict[str, Any]) -> gpd.GeoDataFrame:
-    """Run ``sql`` (which selects ``ST_AsBinary(...) AS geom``) into a GeoDataFrame."""
-    result = conn.execute(sa.text(sql), params)
-    columns = list(result.keys())
-    rows = result.fetchall()
-    frame = pd.DataFrame.from_records(rows, columns=columns)
+    """Run ``sql`` (which selects ``ST_AsBinary(...) AS geom``) into a GeoDataFrame.
+
+    Rows come through the driver's own cursor (:func:`db.queries.density.fetch_frame`):
+    SQLAlchemy ``Row`` objects handed to pandas cost more than the query itself.
+    """
+    frame = fetch_frame(conn, sql, params)
     wkb = frame.pop("geom").to_numpy(dtype=object)
-    geoms = shapely.from_wkb([bytes(g) for g in wkb]) if len(wkb) else np.empty(0, dtype=object)
+    geoms = shapely.from_wkb(wkb) if len(wkb) else np.empty(0, dtype=object)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=CRS), crs=CRS)
+
+
+def default_profile() -> BaitProfile:
+    """The city's bait-station profile: ``CITYGRID_BAIT_PROFILE``, else the shipped default."""
+    path = get_settings().bait_profile
+    if path is None:
+        return load_bait_profile()
+    try:
+        return load_bait_profile(path)
+    except DataError as exc:
+        msg = f"CITYGRID_BAIT_PROFILE: {exc}; or unset it to use the shipped profile"
+        raise DataError(msg) from None
 
 
 def _offices(street_office_ids: Iterable[int] | None) -> dict[str, Any]:
@@ -176,7 +191,7 @@ def problems_outside_cells(
     since: dt.datetime | dt.date | None = None,
     until: dt.datetime | dt.date | None = None,
     street_office_ids: Iterable[int] | None = None,
-    limit: int | None = 10_000,
+    limit: int | None = PROBLEM_LIMIT,
     recheck: bool = False,
 ) -> gpd.GeoDataFrame:
     """Problems (not voided) that no unit grid cell in force on their report date contains.
@@ -289,14 +304,16 @@ def _kinds(values: Iterable[str]) -> list[str]:
 def bait_inputs(
     conn: Connection,
     *,
-    profile: BaitProfile,
+    profile: BaitProfile | None = None,
     street_office_ids: Iterable[int] | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Markets and key premises the profile has rules for, stations, exclusion zones.
 
     With ``street_office_ids``, premises are those of the offices, and stations and
     exclusion sources those near them (within the largest buffer and attach distance).
+    ``profile`` defaults to :func:`default_profile`.
     """
+    profile = profile if profile is not None else default_profile()
     offices = _offices(street_office_ids)
     premises = _frame(
         conn,
@@ -358,11 +375,15 @@ def bait_inputs(
 def bait_evaluation(
     conn: Connection,
     *,
-    profile: BaitProfile,
+    profile: BaitProfile | None = None,
     as_of: dt.date | None = None,
     street_office_ids: Iterable[int] | None = None,
 ) -> BaitEvaluation:
-    """Gather the bait-station inputs and judge them by ``profile``."""
+    """Gather the bait-station inputs and judge them by ``profile``.
+
+    ``profile`` defaults to :func:`default_profile` (the city's, else the shipped one).
+    """
+    profile = profile if profile is not None else default_profile()
     premises, stations, zones = bait_inputs(
         conn, profile=profile, street_office_ids=street_office_ids
     )
@@ -372,20 +393,25 @@ def bait_evaluation(
 def coverage_gaps(
     conn: Connection,
     *,
-    profile: BaitProfile,
+    profile: BaitProfile | None = None,
     as_of: dt.date | None = None,
     street_office_ids: Iterable[int] | None = None,
     layers: Sequence[str] | None = None,
-    problem_limit: int | None = 10_000,
+    problem_limit: int | None = PROBLEM_LIMIT,
     recheck_cells: bool = False,
 ) -> dict[str, gpd.GeoDataFrame]:
-    """Every gap layer (or those named in ``layers``), keyed as in :data:`GAP_TYPES`."""
+    """Every gap layer (or those named in ``layers``), keyed as in :data:`GAP_TYPES`.
+
+    ``profile`` defaults to :func:`default_profile`; at most ``problem_limit`` problems
+    outside cells are listed (``attrs["total"]`` counts them all).
+    """
     wanted = list(GAP_TYPES) if layers is None else list(layers)
     unknown = sorted(set(wanted) - set(GAP_TYPES))
     if unknown:
         msg = f"unknown gap layer(s) {', '.join(unknown)}; layers are: {', '.join(GAP_TYPES)}"
         raise DataError(msg)
     as_of = as_of or dt.date.today()
+    profile = profile if profile is not None else default_profile()
     out: dict[str, gpd.GeoDataFrame] = {}
     if "segment_no_head" in wanted:
         out["segment_no_head"] = heads_missing(
