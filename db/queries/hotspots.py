@@ -6,11 +6,19 @@ load time); the geometry of the units gives the spatial weights
 :mod:`gis.emerging`. Top-N lists add who answers for each place: the active
 level-3 street head of a segment (with the level-2 supervisor), the responsible
 body of a grid cell (its community when none is named: 属地兜底) and its grid worker.
+
+The units' geometries and neighbour weights change only when the grid or the road
+network is reloaded, so they are kept in the process, keyed by the layer's version
+(:func:`layer_version`: its latest load run and its rows); a Gi* of 50,000 cells then
+costs its counts and the statistic, not half a second of contiguity each time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -49,6 +57,19 @@ _GEOMETRY_TABLE: dict[Unit, str] = {
     "street_office": "admin_areas",
 }
 _COLUMN: dict[HotspotUnit, str] = {"cell": "cell_id", "segment": "segment_id"}
+#: Load-run layers that write each unit's table.
+_LAYERS: dict[HotspotUnit, tuple[str, ...]] = {
+    "cell": ("grid_cells",),
+    "segment": ("road_segments", "lanes"),
+}
+
+#: Neighbour weights kept per process: the whole district and each street office, for
+#: each kind of weights asked for, at the current version of the layers.
+WEIGHTS_CACHE_SIZE = 32
+
+_CACHE_LOCK = threading.Lock()
+_GEOMETRIES: dict[tuple[Any, ...], tuple[tuple[Any, ...], gpd.GeoSeries]] = {}
+_WEIGHTS: OrderedDict[tuple[Any, ...], tuple[sp.csr_matrix, dict[str, Any]]] = OrderedDict()
 
 
 def _check(unit: str, weights: str | None) -> WeightsKind:
@@ -85,6 +106,101 @@ def unit_geometries(conn: Connection, *, unit: Unit, ids: Sequence[int]) -> gpd.
     )
     ordered = geoms.reindex(pd.Index(ids, dtype=np.int64))
     return gpd.GeoSeries(ordered.to_numpy(), index=ordered.index, crs=srid)
+
+
+def layer_version(conn: Connection, *, unit: HotspotUnit) -> tuple[Any, ...]:
+    """What identifies the loaded cells or segments of this database, for caching.
+
+    The latest finished load run of the layer, and the table's row count, largest id
+    and newest row version (``xmin``): loads go through load runs, and the row figures
+    catch writes outside them (a grid regenerated in SQL, a test's own rows). Rows
+    rewritten twice inside one open transaction keep their ``xmin``; a caller doing
+    that clears the cache itself (:func:`clear_caches`).
+    """
+    _check(unit, None)
+    row = conn.execute(
+        sa.text(
+            "SELECT (SELECT max(id) FROM load_runs WHERE layer = ANY(:layers) "
+            "AND status = 'done'), count(*), max(id), max(xmin::text::bigint) "
+            f"FROM {_TABLE[unit]}"
+        ),
+        {"layers": list(_LAYERS[unit])},
+    ).one()
+    url = conn.engine.url
+    return (url.host, url.port, url.database, unit, *tuple(row))
+
+
+def clear_caches() -> None:
+    """Forget every unit geometry and neighbour weights kept by this process."""
+    with _CACHE_LOCK:
+        _GEOMETRIES.clear()
+        _WEIGHTS.clear()
+
+
+def _layer_geometries(
+    conn: Connection, *, unit: HotspotUnit, version: tuple[Any, ...]
+) -> gpd.GeoSeries:
+    """Every geometry of the unit's table, by id, read once per layer version."""
+    key = version[:4]
+    with _CACHE_LOCK:
+        held = _GEOMETRIES.get(key)
+    if held is not None and held[0] == version:
+        return held[1]
+    srid = conn.scalar(sa.text("SELECT working_srid FROM deployment WHERE id = 1"))
+    frame = fetch_frame(conn, f"SELECT id, ST_AsBinary(geom) AS wkb FROM {_TABLE[unit]}", {})
+    geoms = gpd.GeoSeries(
+        shapely.from_wkb([None if b is None else bytes(b) for b in frame["wkb"]]),
+        index=pd.Index(frame["id"].astype(np.int64)),
+        crs=srid,
+    )
+    with _CACHE_LOCK:
+        _GEOMETRIES[key] = (version, geoms)
+    return geoms
+
+
+def _ids_digest(ids: Sequence[int]) -> str:
+    return hashlib.blake2b(np.asarray(ids, dtype=np.int64).tobytes(), digest_size=16).hexdigest()
+
+
+def unit_weights(
+    conn: Connection,
+    *,
+    unit: HotspotUnit,
+    ids: Sequence[int],
+    kind: WeightsKind,
+    distance_m: float | None = None,
+    tolerance_m: float | None = None,
+    network_steps: int = 1,
+) -> tuple[gpd.GeoSeries, sp.csr_matrix, dict[str, Any]]:
+    """Geometries (in the order of ``ids``) and neighbour weights of the given units.
+
+    Both are kept in the process for the current :func:`layer_version`: the weights
+    of a set of units are built once per loaded grid or road network, whoever asks.
+    The returned matrix is shared; it must not be changed.
+    """
+    version = layer_version(conn, unit=unit)
+    every = _layer_geometries(conn, unit=unit, version=version)
+    order = pd.Index(ids, dtype=np.int64)
+    geoms = gpd.GeoSeries(every.reindex(order).to_numpy(), index=order, crs=every.crs)
+    key = (version, kind, distance_m, tolerance_m, network_steps, _ids_digest(order))
+    with _CACHE_LOCK:
+        held = _WEIGHTS.get(key)
+        if held is not None:
+            _WEIGHTS.move_to_end(key)
+    if held is None:
+        w, info = spatial_weights(
+            geoms,
+            kind=kind,
+            distance_m=distance_m,
+            tolerance_m=tolerance_m,
+            network_steps=network_steps,
+        )
+        held = (w, info)
+        with _CACHE_LOCK:
+            _WEIGHTS[key] = held
+            while len(_WEIGHTS) > WEIGHTS_CACHE_SIZE:
+                _WEIGHTS.popitem(last=False)
+    return geoms, held[0], dict(held[1])
 
 
 def spatial_weights(
@@ -183,9 +299,10 @@ def hotspots(
             f"{_TABLE[unit]} layer or widen the area"
         )
         raise DataError(msg)
-    geoms = unit_geometries(conn, unit=unit, ids=counts.index.tolist())
-    w, info = spatial_weights(
-        geoms,
+    geoms, w, info = unit_weights(
+        conn,
+        unit=unit,
+        ids=counts.index.tolist(),
         kind=kind,
         distance_m=distance_m,
         tolerance_m=tolerance_m,
@@ -331,9 +448,10 @@ def emerging(
     if len(cube) < 3:
         msg = f"emerging hot spots need at least 3 {unit}s, found {len(cube)}"
         raise DataError(msg)
-    geoms = unit_geometries(conn, unit=unit, ids=cube.index.tolist())
-    w, info = spatial_weights(
-        geoms,
+    geoms, w, info = unit_weights(
+        conn,
+        unit=unit,
+        ids=cube.index.tolist(),
         kind=kind,
         distance_m=distance_m,
         tolerance_m=tolerance_m,
