@@ -3,12 +3,15 @@
 Pure rendering: the figures arrive as frames in a :class:`MonthlyReport` (gathered by
 ``db.queries.dashboard.monthly_figures``); this module draws the maps with
 matplotlib, lays out the PDF with reportlab (Chinese text in WenQuanYi Micro Hei) and
-writes the workbook with openpyxl. Every label follows the report's language.
+writes the workbook with openpyxl, every cell through :func:`reports.xlsx.append_row` so
+that a name typed as ``=HYPERLINK(...)`` stays text. Every label follows the report's
+language.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,6 +21,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gis.errors import ConfigError
+from reports.xlsx import append_row
 
 Lang = Literal["zh", "en"]
 
@@ -309,7 +313,10 @@ def monthly_pdf(report: MonthlyReport) -> bytes:
         return t
 
     story: list[Any] = [
-        Paragraph(text("title", lang, area=report.area_name, month=report.month_label), h1),
+        # Paragraph reads its text as markup: the area's name is escaped, not interpreted.
+        Paragraph(
+            text("title", lang, area=html.escape(report.area_name), month=report.month_label), h1
+        ),
         Paragraph(text("made", lang, when=f"{report.made_at:%Y-%m-%d %H:%M}"), small),
         Paragraph(text("summary", lang), h2),
         Paragraph(_summary(report), body),
@@ -363,7 +370,8 @@ def monthly_excel(report: MonthlyReport) -> bytes:
         ws = wb.active if first else wb.create_sheet()
         ws.title = text(title_key, lang)[:31]
         for row in rows:
-            ws.append(row)
+            # names of areas, places and people are data: =... stays text, never a formula
+            append_row(ws, row)
         for cell in ws[1]:
             cell.font, cell.fill = bold, fill
         for col in ws.columns:
@@ -401,7 +409,7 @@ def monthly_excel(report: MonthlyReport) -> bytes:
         image = XlImage(io.BytesIO(map_png(report, dpi=110)))
         ws.add_image(image, "A1")
     else:
-        ws.append([text("no_hot", lang)])
+        append_row(ws, [text("no_hot", lang)])
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

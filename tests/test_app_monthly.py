@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy.engine import Connection
 
 from db.access import Actor
-from db.queries.dashboard import monthly_figures
+from db.queries.dashboard import Scope, monthly_figures
 from reports.monthly import MonthlyReport, map_png, monthly_excel, monthly_pdf
 from tests.browser_support import ARTIFACTS, SMALL_NOW, seed_small
 
@@ -78,3 +78,54 @@ def test_english_report_and_masked_names(conn: Connection) -> None:
     cell1 = "110101001001001"
     assert top.loc[cell1, "head"] == "多福巷社区（张*）"
     assert top.loc[cell1, "phone"] == "138****5678"
+
+
+def test_formula_like_names_stay_text_in_the_workbook(figures: dict) -> None:  # type: ignore[type-arg]
+    # a community named like a formula (typed into a roster or an admin-area file)
+    hostile = '=HYPERLINK("http://evil.example","点击")'
+    rank_com = figures["rank_com"].copy()
+    rank_com.iloc[0, rank_com.columns.get_loc("name")] = hostile
+    top = figures["top"].copy()
+    top.iloc[0, top.columns.get_loc("head")] = "+86 10 1234"
+    report = MonthlyReport(
+        **{**figures, "rank_com": rank_com, "top": top}, area_name="@东城区", lang="zh"
+    )
+    wb = load_workbook(io.BytesIO(monthly_excel(report)))
+    cells = {c.value: c for ws in wb for row in ws.iter_rows() for c in row if c.value}
+    for text in (hostile, "+86 10 1234"):
+        assert cells[text].data_type == "s", f"{text!r} became a formula"
+    assert not [c.coordinate for c in cells.values() if c.data_type == "f"]
+    # and the PDF reads the same names as text, not as markup
+    assert monthly_pdf(MonthlyReport(**figures, area_name="<b>东城区", lang="zh")).startswith(
+        b"%PDF"
+    )
+
+
+def test_export_checks_masks_and_audits(conn: Connection) -> None:
+    from db.queries.dashboard import export_monthly
+    from gis.errors import PermissionDeniedError
+
+    ids = seed_small(conn)
+    with pytest.raises(PermissionDeniedError, match="monthly report"):
+        export_monthly(conn, VIEWER, month=SMALL_NOW.date(), now=SMALL_NOW, area_name="东城区")
+    # a leader of street office 1 who asks for "everything" gets their own office only
+    local = Actor(username="leader1", role="leader", street_office_ids=frozenset({ids["so1"]}))
+    made = export_monthly(
+        conn, local, month=SMALL_NOW.date(), now=SMALL_NOW, area_name="东城区", lang="en",
+        formats=("xlsx",),
+    )  # fmt: skip
+    assert list(made.files) == ["xlsx"] and made.file_name("xlsx") == "monthly-2025-06-en.xlsx"
+    wb = load_workbook(io.BytesIO(made.files["xlsx"]))
+    offices = [r[1] for r in wb["Street offices"].iter_rows(min_row=2, values_only=True)]
+    assert offices == ["东华门街道"]
+    row = conn.execute(
+        sa.text("SELECT actor, action, detail FROM audit_log WHERE id = :i"), {"i": made.audit_id}
+    ).one()
+    assert (row.actor, row.action) == ("leader1", "export.monthly")
+    assert row.detail["month"] == "2025-06" and row.detail["street_office_ids"] == [ids["so1"]]
+    assert row.detail["formats"] == ["xlsx"] and row.detail["language"] == "en"
+    with pytest.raises(PermissionDeniedError, match="outside their street offices"):
+        export_monthly(
+            conn, local, month=SMALL_NOW.date(), now=SMALL_NOW, area_name="东城区",
+            scope=Scope(street_office_ids=(ids["so2"],)),
+        )  # fmt: skip

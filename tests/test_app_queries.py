@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from db.queries import dashboard as q
@@ -93,3 +95,58 @@ def test_map_layers_carry_only_what_is_shown(conn: Connection, ids: dict[str, in
     status = q.data_status(conn)
     assert status["street_offices"] == 2 and status["has_problems"] == 1
     assert q.patrol_categories(conn)["patrol_category"].tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_both_rankings_in_one_pass_match_each_alone(conn: Connection, ids: dict[str, int]) -> None:
+    start = SMALL_NOW - dt.timedelta(days=30)
+    for scope in (Scope(), Scope(street_office_ids=(ids["so1"],)),
+                  Scope(community_ids=(ids["com3"],)), Scope(patrol_categories=(1,))):  # fmt: skip
+        so, com = q.rankings_by_area(conn, start=start, end=SMALL_NOW, now=SMALL_NOW, scope=scope)
+        for unit, both in (("street_office", so), ("community", com)):
+            alone = q.rankings(
+                conn, unit=unit, start=start, end=SMALL_NOW, now=SMALL_NOW, scope=scope
+            )
+            pd.testing.assert_frame_equal(both, alone)
+    so, com = q.rankings_by_area(conn, start=start, end=SMALL_NOW, now=SMALL_NOW)
+    assert so["due"].sum() == com["due"].sum() == 4  # p2, p4, p5, p6
+
+
+def test_hotspot_weights_are_built_once_per_grid(
+    conn: Connection, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from db.queries import hotspots as hot
+    from gis import weights
+
+    hot.clear_caches()
+    built: list[int] = []
+    real = weights.contiguity_weights
+
+    def counting(*args: object, **kwargs: object) -> object:
+        built.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hot.gis_weights, "contiguity_weights", counting)
+    month = SMALL_NOW - dt.timedelta(days=30)
+    first = hot.hotspots(conn, unit="cell", start=month, end=SMALL_NOW)
+    week = hot.hotspots(conn, unit="cell", start=SMALL_NOW - dt.timedelta(days=7), end=SMALL_NOW)
+    assert len(built) == 1  # one grid, two periods: the weights were built once
+    geoms = hot.unit_geometries(conn, unit="cell", ids=first.index.tolist())
+    fresh, _info = hot.spatial_weights(geoms, kind="queen")
+    _geoms, kept, _ = hot.unit_weights(conn, unit="cell", ids=first.index.tolist(), kind="queen")
+    assert (fresh != kept).nnz == 0 and len(built) == 2  # the direct build; the cache hit
+    assert week["n_neighbours"].tolist() == first["n_neighbours"].tolist()
+    # one street office's cells are their own set of weights
+    hot.hotspots(conn, unit="cell", start=month, end=SMALL_NOW, street_office_ids=[ids["so1"]])
+    assert len(built) == 3
+    # a changed grid (a new cell east of cell 16) builds them again, and the result sees it
+    conn.execute(
+        sa.text(
+            "INSERT INTO grid_cells (code, community_id, area_m2, geom) VALUES ('X1', :c, 1, "
+            "ST_GeomFromText('MULTIPOLYGON(((450700 4420450,450800 4420450,450800 4420700,"
+            "450700 4420700,450700 4420450)))', 4548))"
+        ),
+        {"c": ids["com4"]},
+    )
+    grown = hot.hotspots(conn, unit="cell", start=month, end=SMALL_NOW)
+    assert len(built) == 4 and len(grown) == len(first) + 1
+    assert grown.loc[ids["cell16"], "n_neighbours"] == first.loc[ids["cell16"], "n_neighbours"] + 1

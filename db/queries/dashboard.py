@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -30,7 +30,8 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from db.access import Actor
+from db.access import Actor, require
+from db.audit import record
 from db.queries.density import DEFAULT_TZ, PATROL_CATEGORY_NAMES, as_datetime
 from gis.errors import DataError
 
@@ -38,6 +39,12 @@ from gis.errors import DataError
 YELLOW_FRACTION = 0.25
 
 RankUnit = Literal["street_office", "community"]
+ReportFormat = Literal["pdf", "xlsx"]
+#: Media type of each monthly-report format, for downloads.
+REPORT_MEDIA_TYPES: dict[ReportFormat, str] = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 @dataclass(frozen=True)
@@ -326,25 +333,60 @@ def rankings(
 ) -> pd.DataFrame:
     """Street offices or communities ranked by on-time closure, then closure rate.
 
-    Columns: ``name``, ``n`` (reported in the window), ``due``, ``closed``,
-    ``closed_on_time``, ``closure_rate``, ``on_time_rate``, ``red`` (open and overdue
-    now), ``rank`` (1 is best; units with nothing due come last). Indexed by unit id.
+    Columns: ``name``, ``street_office``, ``n`` (reported in the window), ``due``,
+    ``closed``, ``closed_on_time``, ``closure_rate``, ``on_time_rate``, ``red`` (open
+    and overdue now), ``rank`` (1 is best; units with nothing due come last). Indexed
+    by unit id.
     """
     if unit not in ("street_office", "community"):
         msg = f"rankings: unit must be 'street_office' or 'community', got {unit!r}"
         raise DataError(msg)
-    column = f"{unit}_id"
-    where, params = scope.problem_sql()
-    area_where, _ = scope.area_sql(
-        so_column="COALESCE(so.id, a.id)",
-        com_column="a.id" if unit == "community" else None,
+    return _rankings(conn, units=(unit,), start=start, end=end, now=now, scope=scope)[unit]
+
+
+def rankings_by_area(
+    conn: Connection,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    scope: Scope = ALL,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The :func:`rankings` of street offices and of communities, in one pass over the
+    problems (``GROUPING SETS``) instead of two."""
+    both = _rankings(
+        conn, units=("street_office", "community"), start=start, end=end, now=now, scope=scope
     )
+    return both["street_office"], both["community"]
+
+
+def _rankings(
+    conn: Connection,
+    *,
+    units: tuple[RankUnit, ...],
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    scope: Scope,
+) -> dict[RankUnit, pd.DataFrame]:
+    where, params = scope.problem_sql()
+    sets = ", ".join(f"(p.{u}_id)" for u in units)
+    area_where = ""
+    if scope.street_office_ids is not None:
+        area_where += " AND COALESCE(so.id, a.id) = ANY(CAST(:scope_so AS integer[]))"
+    if scope.community_ids is not None:
+        area_where += (
+            " AND (a.level = 'street_office' OR a.id = ANY(CAST(:scope_com AS integer[])))"
+        )
+    so_id = "p.street_office_id" if "street_office" in units else "NULL::integer"
+    com_id = "p.community_id" if "community" in units else "NULL::integer"
+    by_so = "GROUPING(p.street_office_id) = 0" if len(units) == 2 else str(units[0] != "community")
     end_due = min(end, now)
     frame = _frame(
         conn,
         f"""
         WITH agg AS (
-            SELECT p.{column} AS unit_id,
+            SELECT {so_id} AS so_id, {com_id} AS com_id, {by_so} AS by_so,
                    count(*) FILTER (WHERE p.reported_at >= :start AND p.reported_at < :end) AS n,
                    count(*) FILTER (WHERE p.deadline >= :start AND p.deadline < :end_due) AS due,
                    count(*) FILTER (WHERE p.deadline >= :start AND p.deadline < :end_due
@@ -355,20 +397,21 @@ def rankings(
                    count(*) FILTER (WHERE p.status NOT IN ('closed', 'void')
                                     AND p.deadline < :now) AS red
             FROM problems p
-            WHERE p.status <> 'void' AND p.{column} IS NOT NULL
+            WHERE p.status <> 'void'
               AND ((p.reported_at >= :start AND p.reported_at < :end)
                    OR (p.deadline >= :start AND p.deadline < :end_due)
                    OR (p.status NOT IN ('closed', 'void') AND p.deadline < :now)){where}
-            GROUP BY 1
+            GROUP BY GROUPING SETS ({sets})
         )
-        SELECT a.id AS unit_id, a.name, so.name AS street_office,
+        SELECT a.id AS unit_id, a.level, a.name, so.name AS street_office,
                COALESCE(agg.n, 0) AS n, COALESCE(agg.due, 0) AS due,
                COALESCE(agg.closed, 0) AS closed,
                COALESCE(agg.closed_on_time, 0) AS closed_on_time, COALESCE(agg.red, 0) AS red
         FROM admin_areas a
         LEFT JOIN admin_areas so ON so.code = a.parent_code AND so.level = 'street_office'
-        LEFT JOIN agg ON agg.unit_id = a.id
-        WHERE a.level = :level{area_where}
+        LEFT JOIN agg ON CASE WHEN a.level = 'street_office' THEN agg.by_so AND agg.so_id = a.id
+                              ELSE NOT agg.by_so AND agg.com_id = a.id END
+        WHERE a.level = ANY(CAST(:levels AS text[])){area_where}
         """,
         {
             **params,
@@ -376,9 +419,19 @@ def rankings(
             "end": end,
             "end_due": end_due,
             "now": now,
-            "level": unit,
+            "levels": list(units),
         },
     )
+    return {
+        unit: _ranked(frame.loc[frame["level"] == unit].drop(columns="level")) for unit in units
+    }
+
+
+def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    # the same column types whichever levels were ranked together (None: no parent)
+    for col in ("name", "street_office"):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     counts = ["n", "due", "closed", "closed_on_time", "red"]
     frame[counts] = frame[counts].astype("int64")
     due = frame["due"].where(frame["due"] > 0)
@@ -600,8 +653,7 @@ def monthly_figures(
     previous = as_datetime(_month_start(first - dt.timedelta(days=1)), tz=tz)
     now = as_datetime(now, tz=tz)
     so = scope.street_office_ids
-    rank_so = rankings(conn, unit="street_office", start=start, end=end, now=now, scope=scope)
-    rank_com = rankings(conn, unit="community", start=start, end=end, now=now, scope=scope)
+    rank_so, rank_com = rankings_by_area(conn, start=start, end=end, now=now, scope=scope)
     cats = category_counts(conn, start=start, end=end, now=now, scope=scope)
     cats_prev = category_counts(conn, start=previous, end=start, now=now, scope=scope)
     categories = pd.DataFrame({"n": cats["n"]}).join(
@@ -660,3 +712,76 @@ def monthly_figures(
         "outlines": lines,
         "top": top,
     }
+
+
+@dataclass(frozen=True)
+class MonthlyExport:
+    """The monthly report as files (one per format asked for) and its audit row."""
+
+    month: dt.date
+    lang: Literal["zh", "en"]
+    files: dict[ReportFormat, bytes]
+    audit_id: int
+
+    def file_name(self, fmt: ReportFormat) -> str:
+        """A name to save or download the report under."""
+        return f"monthly-{self.month:%Y-%m}-{self.lang}.{fmt}"
+
+
+def export_monthly(
+    conn: Connection,
+    actor: Actor,
+    *,
+    month: dt.date,
+    now: dt.datetime,
+    area_name: str,
+    formats: Sequence[ReportFormat] = ("pdf", "xlsx"),
+    lang: Literal["zh", "en"] = "zh",
+    scope: Scope = ALL,
+    tz: str = DEFAULT_TZ,
+) -> MonthlyExport:
+    """The monthly report (月通报) of ``month`` for ``actor``, checked, masked and audited.
+
+    Requires ``report.export`` in the street offices of ``scope`` (all of the actor's
+    own when none are named); the names and phones of who answers for the hot spots are
+    masked for actors without ``pii.read`` (:func:`monthly_figures`); one
+    ``export.monthly`` row goes to the audit log in the caller's transaction, naming
+    the month, formats, language and area. Whichever page or command exports the
+    report, these rules hold.
+    """
+    from reports.monthly import MonthlyReport, monthly_excel, monthly_pdf
+
+    unknown = [f for f in formats if f not in REPORT_MEDIA_TYPES]
+    if unknown or not formats:
+        msg = f"the monthly report comes as pdf or xlsx, not {unknown or 'nothing'}; choose those"
+        raise DataError(msg)
+    ids = scope.street_office_ids
+    if ids is None and actor.street_office_ids is not None:
+        ids = tuple(sorted(actor.street_office_ids))  # "all" means all of the actor's own
+        scope = replace(scope, street_office_ids=ids)
+    require(actor, "report.export", street_office_ids=ids or [], what="export the monthly report")
+    now = as_datetime(now, tz=tz)
+    figures = monthly_figures(conn, month=month, now=now, actor=actor, scope=scope, tz=tz)
+    report = MonthlyReport(
+        **figures, area_name=area_name, lang=lang, made_at=now.astimezone(ZoneInfo(tz))
+    )
+    render = {"pdf": monthly_pdf, "xlsx": monthly_excel}
+    files: dict[ReportFormat, bytes] = {f: render[f](report) for f in dict.fromkeys(formats)}
+    audit_id = record(
+        conn,
+        actor,
+        "export.monthly",
+        entity_type="report",
+        entity_id=f"monthly-{figures['month']:%Y-%m}",
+        detail={
+            "month": f"{figures['month']:%Y-%m}",
+            "formats": list(files),
+            "language": lang,
+            "area": area_name,
+            "street_office_ids": None if ids is None else sorted(ids),
+            "patrol_categories": scope.patrol_categories,
+            "masked_names": not actor.can("pii.read"),
+            "hot_cells": len(figures["hot_cells"]),
+        },
+    )
+    return MonthlyExport(figures["month"], lang, files, audit_id)
