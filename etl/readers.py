@@ -451,7 +451,7 @@ def _csv_chunks(source: Source, chunk_rows: int) -> Iterator[RawChunk]:
         column_names=names,
         skip_rows=1,
         encoding=source.encoding or "utf-8",
-        block_size=1 << 24,
+        block_size=1 << 20,  # larger blocks make pyarrow read hundreds of MB ahead
     )
     parse = pacsv.ParseOptions(
         delimiter=source.delimiter, newlines_in_values=True, ignore_empty_lines=False
