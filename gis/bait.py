@@ -149,6 +149,9 @@ def _stretches_hit(
     return pair, paths.first_row[path_idx[pair]] + k
 
 
+_Attached = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]
+
+
 @dataclass(frozen=True)
 class BaitEvaluation:
     """Bait-station coverage of markets and key premises under one profile.
@@ -180,15 +183,23 @@ class BaitEvaluation:
     def coverage_of(self, points: Geoms) -> sp.csr_matrix:
         """0/1 matrix, demand rows x ``points``: which stretches a station there covers."""
         pts = np.asarray(points, dtype=object)
+        return self._coverage(pts, self._attached(pts))
+
+    def _attached(self, pts: Geoms) -> _Attached:
+        """(point, outline) and (point, facility) pairs within the rules' attach distance."""
+        pi, qi = _pairs_within(pts, self.paths.geoms, self.paths.attach_m)
+        fi, gi = _pairs_within(pts, self.footprints.geoms, self.footprints.attach_m)
+        return pi, qi, fi, gi
+
+    def _coverage(self, pts: Geoms, attached: _Attached) -> sp.csr_matrix:
+        pi, qi, fi, gi = attached
         rows: list[NDArray[np.intp]] = []
         cols: list[NDArray[np.intp]] = []
-        pi, qi = _pairs_within(pts, self.paths.geoms, self.paths.attach_m)
         if len(pi):
             t = shapely.line_locate_point(self.paths.geoms[qi], pts[pi])
             pair, row = _stretches_hit(self.paths, qi, np.asarray(t, dtype=np.float64))
             rows.append(row)
             cols.append(pi[pair])
-        fi, gi = _pairs_within(pts, self.footprints.geoms, self.footprints.attach_m)
         rows.append(self.footprints.row[gi])
         cols.append(fi)
         r = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
@@ -453,15 +464,16 @@ def evaluate_bait_coverage(
     # existing stations
     st_geoms = np.asarray(stations.geometry.values, dtype=object)
     counts = _counting(stations, profile, as_of) if len(stations) else np.zeros(0, dtype=bool)
-    cover = evaluation.coverage_of(st_geoms[counts])
+    # the same pairs serve the coverage and the count of stations per premises
+    working = st_geoms[counts]
+    sp_i, sp_p, sc_i, sc_f = pairs = evaluation._attached(working)
+    cover = evaluation._coverage(working, pairs)
     have = np.asarray(cover.sum(axis=1)).ravel().astype(np.intp)
     demand["have"] = have
     short_row = ~excluded & (have < demand["need"].to_numpy())
 
     # stations attached to each premises (distinct), for the report
     counted = np.zeros(len(premises), dtype=np.intp)
-    sp_i, sp_p = _pairs_within(st_geoms[counts], paths.geoms, paths.attach_m)
-    sc_i, sc_f = _pairs_within(st_geoms[counts], footprints.geoms, footprints.attach_m)
     attached = np.unique(
         np.column_stack(
             [
