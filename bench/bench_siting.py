@@ -5,7 +5,7 @@ Two parts, both pure Python (no database):
 1. **Scaling** on the same instances: rows of shops, markets, hotels and toilets along
    a street with some working stations, judged by the default profile; the uncovered
    stretches are the demand and the stretch ends the candidates. Ours:
-   ``gis.siting.solve_lscp``/``solve_mclp`` (HiGHS via ``scipy.optimize.milp`` on the
+   ``gis.covering.solve_lscp``/``solve_mclp`` (HiGHS via ``scipy.optimize.milp`` on the
    sparse coverage matrix). Peer: ``spopt.locate.LSCP``/``MCLP.from_cost_matrix``
    (a dense demand x candidate matrix turned into a PuLP model, solved by the CBC
    that PuLP ships). Both must reach the same proven optimum.
@@ -48,9 +48,10 @@ import numpy as np
 import scipy.sparse as sp
 import shapely
 
-from gis.coverage import BaitEvaluation, evaluate_bait_coverage, exclusion_zones
+from gis.bait import BaitEvaluation, evaluate_bait_coverage, exclusion_zones
+from gis.covering import solve_lscp, solve_mclp
 from gis.profiles import load_bait_profile
-from gis.siting import bait_siting_instance, solve_lscp, solve_mclp, suggest_bait_sites
+from gis.siting import bait_siting_instance, suggest_bait_sites
 
 CRS = 4548
 PROFILE = load_bait_profile()
