@@ -116,6 +116,14 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return srid
 
+    @field_validator("bait_profile")
+    @classmethod
+    def _profile_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            msg = f"CITYGRID_BAIT_PROFILE={path} is not a file (write one with `citygrid coverage profile --write {path}`)"
+            raise ValueError(msg)
+        return path
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, zone: str) -> str:

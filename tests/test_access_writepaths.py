@@ -204,11 +204,6 @@ def test_an_area_limited_leader_gets_only_their_boards(
         board_rows(conn, leader, street_office_ids=[desk[JS]])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reports.boards.boards_excel and reports.exports.excel_bytes write text that starts "
-    "with '=' as a formula (spreadsheet formula injection); see the access report",
-)
 def test_names_that_look_like_formulas_stay_text_in_excel_exports() -> None:
     import io
 
