@@ -102,6 +102,7 @@ def suggest_heads(
     load_weight: float = 0.5,
     max_imbalance: float = 0.05,
     seed: int = 0,
+    time_limit_s: float = 4.0,
 ) -> Suggestion:
     """Propose a street head for every segment: connected areas, balanced workloads.
 
@@ -122,7 +123,9 @@ def suggest_heads(
     max_imbalance
         Target: the heaviest workload at most this fraction above the mean.
     seed
-        Makes the suggestion reproducible.
+        Makes the suggestion reproducible (unless the time limit cuts it short).
+    time_limit_s
+        Wall-clock time the balancing may take (see :func:`gis.partition.balanced_partition`).
 
     Notes
     -----
@@ -172,6 +175,7 @@ def suggest_heads(
         locked=lock,
         max_imbalance=max_imbalance,
         seed=seed,
+        time_limit_s=time_limit_s,
     )
     person = np.asarray(ids, dtype=np.int64)[part.labels]
     assignment = pd.DataFrame(

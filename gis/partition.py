@@ -12,35 +12,42 @@ with locked vertices, only the free vertices' own pieces are cut, each into as m
 parts as its load holds, and pockets too small for a head of their own are absorbed
 by the locked parts around them; stray fragments go to their lightest neighbour.
 METIS alone leaves 5-35% imbalance on street networks once parts must be contiguous,
-so a refinement of our own follows: load is pushed from the heaviest part along a
-chain of neighbouring parts to a lighter one (and then pulled into the lightest),
-each hand-over redrawing the border of two neighbours by cutting a random spanning
-tree of their union where the loads come out right. Both
-sides of a tree cut are connected, so connectivity holds throughout; a chain is kept
-only if it lowers the heaviest load on it (or raises the lightest), so it ends. When
-the refinement stalls above the target, it starts afresh from other seeds (at most
-three starts) and keeps the best.
+so three refinements of :mod:`gis.recombination` follow, each keeping every part
+connected and every locked vertex in place: a few passes of *diffusion* move load
+along the least-squares flow between parts, from overloaded areas to light ones far
+away; *recombinations* then merge the heaviest part with a lighter neighbour, or with
+a region of parts around it, and cut the union again along random spanning trees
+where the loads come out even; *ejection chains* (:mod:`gis.ejection`) of exact moves
+of border segments finish what the random cuts miss. A change is kept only if the
+heaviest load among the parts it touches goes down, so the refinement ends: when the
+target is met, when nothing more can be relieved, or at the time limit. A fresh start
+from another seed follows only when the first got stuck with time to spare; a last
+pass raises the lightest parts where it can.
 """
 
 from __future__ import annotations
 
 import heapq
-import random
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import pymetis
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import breadth_first_order
 
 from gis.errors import DataError
+from gis.recombination import Recombiner
 
 _EPS = 1e-9
-#: Fresh starts (other METIS and refinement seeds) when a refinement stalls above target.
+#: Starts at most (other METIS and refinement seeds) when a refinement stalls above target.
 _ATTEMPTS = 3
+#: Diffusion passes at most, each while it still evens the loads out markedly.
+_DIFFUSIONS = 4
+#: Flows smaller than this share of the mean load are left to the recombinations.
+_MIN_FLOW = 0.01
 # METIS's allowed imbalance in 1/1000; tighter than its default (30) gives the refinement
 # fewer parts to fix, and tighter still makes contiguous METIS parts ragged.
 _UFACTOR = 10
@@ -93,6 +100,7 @@ def balanced_partition(
     locked: ArrayLike | None = None,
     max_imbalance: float = 0.05,
     seed: int = 0,
+    time_limit_s: float = 4.0,
 ) -> Partition:
     """Split a graph into ``n_parts`` connected parts of nearly equal weight.
 
@@ -109,7 +117,11 @@ def balanced_partition(
     max_imbalance
         The heaviest part may exceed the mean by this fraction (0.05: 5%).
     seed
-        METIS random seed (results are reproducible for a given seed).
+        Random seed of METIS and the refinement: results are reproducible for a given
+        seed unless the time limit cuts the refinement short.
+    time_limit_s
+        Wall-clock time the refinement may take; past it, the best partition found so
+        far is returned and the notes say the target was missed.
 
     Returns
     -------
@@ -125,6 +137,7 @@ def balanced_partition(
     >>> p.labels.tolist(), p.loads.tolist(), p.connected
     ([1, 1, 1, 0, 0, 0], [3.0, 3.0], True)
     """
+    started = time.perf_counter()
     adj, w, lock = _validate(adjacency, weights, n_parts, locked)
     n = adj.shape[0]
     if n == 0:
@@ -150,8 +163,9 @@ def balanced_partition(
     # possible (the notes still measure against the target asked for)
     locked_load = np.bincount(lock[lock >= 0], weights=w[lock >= 0], minlength=n_parts)
     hi = max(hi, float(w.max()), float(locked_load.max()))
-    best: _Refiner | None = None
-    for attempt in range(_ATTEMPTS):  # a fresh start when the refinement gets stuck
+    deadline = started + time_limit_s
+    best: Recombiner | None = None
+    for attempt in range(_ATTEMPTS):
         start = seed + 7919 * attempt
         if (lock >= 0).any():
             labels = _initial_locked(adj, w, lock, n_parts=n_parts, seed=start)
@@ -159,27 +173,39 @@ def balanced_partition(
             labels = _initial(
                 adj, w, lock, comp=comp, counts=counts, home=home, n_parts=n_parts, seed=start
             )
-        labels = _keep_cores(adj, w, labels, lock >= 0)
-        ref = _Refiner(adj, w, labels, lock >= 0, n_parts, seed=start)
-        ref.grow()
-        ref.seed_empty(comp, counts, home)
-        for rnd in range(3):  # chains are randomised: a new round, with more trees per
-            ref.trees = 16 * (rnd + 1)  # re-split, may free what the last one left
-            ref.push(hi=hi, mean=mean)
-            if max(ref.loads) <= hi:
+        labels = _grow(adj, w, _keep_cores(adj, w, labels, lock >= 0), n_parts)
+        labels = _seed_empty(
+            adj, w, labels, lock, comp=comp, counts=counts, home=home, n_parts=n_parts
+        )
+        ref = Recombiner(adj, w, labels, lock, n_parts, seed=start, deadline=deadline)
+        means = _piece_means(labels, comp, comp_load, mean=mean, n_parts=n_parts)
+        spread = float(((ref.loads - means) ** 2).sum())
+        for _ in range(_DIFFUSIONS):  # each pass on the flow left by the last
+            ref.diffuse(means=means, min_flow=_MIN_FLOW * mean)
+            before, spread = spread, float(((ref.loads - means) ** 2).sum())
+            if spread > 0.7 * before or ref.loads.max() <= hi:
                 break
-        if best is None or max(ref.loads) < max(best.loads):
+        ref.push(hi=hi, lo=lo)
+        ref.repair(hi=hi, lo=lo)
+        if best is None or ref.loads.max() < best.loads.max():
             best = ref
-        if max(best.loads) <= hi:
+        now = time.perf_counter()
+        # a fresh start only when this one got stuck and another fits in the time left
+        if best.loads.max() <= hi + _EPS or now + (now - started) / (attempt + 1) > deadline:
             break
     assert best is not None
-    best.trees = 16
-    best.pull(lo=lo, mean=mean, ceiling=max(hi, *best.loads), max_tries=2 * n_parts)
+    best.pull(lo=lo, ceiling=max(hi, float(best.loads.max())), max_tries=2 * n_parts)
+    timed_out = best.out_of_time()
     labels = np.asarray(best.labels, dtype=np.intp)
     ok = labels >= 0
     loads = np.bincount(labels[ok], weights=w[ok], minlength=n_parts).astype(np.float64)
     result = Partition(labels, loads, _count_pieces(adj, labels, n_parts), max_imbalance)
     notes += _explain(result, w, lock, comp=comp, comp_load=comp_load, counts=counts, mean=mean)
+    if timed_out and not result.balanced:
+        notes.append(
+            f"the refinement stopped at the time limit ({time_limit_s:g} s) before reaching "
+            "the target; allow more time or relax the target"
+        )
     return Partition(result.labels, result.loads, result.pieces, max_imbalance, tuple(notes))
 
 
@@ -455,357 +481,97 @@ def _explain(
     return notes
 
 
-class _Refiner:
-    """Moves vertices between parts, never disconnecting one or moving a locked vertex.
+def _grow(
+    adj: sp.csr_matrix, w: NDArray[np.float64], labels: NDArray[np.intp], n_parts: int
+) -> NDArray[np.intp]:
+    """Give each unassigned vertex to its lightest assigned neighbour, outwards."""
+    labels = labels.copy()
+    ok = labels >= 0
+    loads = np.bincount(labels[ok], weights=w[ok], minlength=n_parts)
+    coo = adj.tocoo()
+    row, col = np.asarray(coo.row, dtype=np.intp), np.asarray(coo.col, dtype=np.intp)
+    while True:
+        free = labels < 0
+        edge = free[row] & ~free[col]
+        if not edge.any():
+            return labels
+        u, q = row[edge], labels[col[edge]]
+        order = np.lexsort((loads[q], u))
+        u, q = u[order], q[order]
+        first = np.ones(len(u), dtype=bool)
+        first[1:] = u[1:] != u[:-1]
+        labels[u[first]] = q[first]
+        np.add.at(loads, q[first], w[u[first]])
 
-    Plain Python lists and sets: each move touches a few dozen vertices, and NumPy's
-    per-call overhead would dominate at that size.
-    """
 
-    def __init__(
-        self,
-        adj: sp.csr_matrix,
-        w: NDArray[np.float64],
-        labels: NDArray[np.intp],
-        is_locked: NDArray[np.bool_],
-        n_parts: int,
-        *,
-        seed: int = 0,
-    ) -> None:
-        self.rng = random.Random(seed)
-        self.trees = 16
-        self.close = 0.002 * float(w.sum()) / n_parts
-        self.log: list[tuple[int, int]] = []
-        self.last_path: list[int] = []
-        ip, ix = adj.indptr, adj.indices
-        self.nbrs: list[list[int]] = [ix[ip[i] : ip[i + 1]].tolist() for i in range(adj.shape[0])]
-        self.w: list[float] = w.tolist()
-        self.labels: list[int] = labels.tolist()
-        self.locked: list[bool] = is_locked.tolist()
-        ok = labels >= 0
-        self.loads: list[float] = np.bincount(labels[ok], weights=w[ok], minlength=n_parts).tolist()
-        self.members: list[set[int]] = [set() for _ in range(n_parts)]
-        self.border: list[dict[int, int]] = [{} for _ in range(n_parts)]
-        for v, p in enumerate(self.labels):
-            if p >= 0:
-                self.members[p].add(v)
-                for u in self.nbrs[v]:
-                    r = self.labels[u]
-                    if r >= 0 and r != p:
-                        self.border[p][r] = self.border[p].get(r, 0) + 1
+def _tree_leaf(
+    adj: sp.csr_matrix, labels: NDArray[np.intp], lock: NDArray[np.intp], q: int
+) -> int | None:
+    """A free vertex of part q whose removal keeps q connected: a leaf of a spanning tree."""
+    mine = np.flatnonzero(labels == q)
+    if len(mine) <= 1:
+        return None
+    order, pred = breadth_first_order(
+        adj[mine][:, mine], 0, directed=False, return_predecessors=True
+    )
+    inner = np.zeros(len(mine), dtype=bool)
+    inner[pred[pred >= 0]] = True
+    leaves = [int(mine[v]) for v in order[::-1] if not inner[v] and lock[mine[v]] < 0]
+    return leaves[0] if leaves else None
 
-    def move(self, v: int, q: int) -> None:
-        p, border = self.labels[v], self.border
-        for u in self.nbrs[v]:
-            r = self.labels[u]
-            if r < 0:
-                continue
-            if p >= 0 and r != p:
-                for a, b in ((p, r), (r, p)):
-                    if border[a][b] == 1:
-                        del border[a][b]
-                    else:
-                        border[a][b] -= 1
-            if r != q:
-                border[q][r] = border[q].get(r, 0) + 1
-                border[r][q] = border[r].get(q, 0) + 1
-        if p >= 0:
-            self.members[p].discard(v)
-            self.loads[p] -= self.w[v]
-        self.members[q].add(v)
-        self.loads[q] += self.w[v]
-        self.labels[v] = q
 
-    def resplit(self, a: int, b: int, *, want_a: float, max_b: float, touch: int = -1) -> bool:
-        """Redraw the border between parts a and b so that b carries about ``want_b``.
-
-        The union of a and b is cut along a random spanning tree (a few trees are tried):
-        both sides of a tree cut are connected, and a tree offers a cut at almost any
-        weight. Locked vertices stay on their side, and b keeps touching part ``touch``
-        (the next receiver along a chain). False when no cut keeps b ≤ ``max_b``.
-        """
-        union = list(self.members[a] | self.members[b])
-        pos = {v: i for i, v in enumerate(union)}
-        n = len(union)
-        w = [self.w[v] for v in union]
-        side = [
-            (1 if self.labels[v] == b else 0) if self.locked[v] else -1 for v in union
-        ]  # locked: 1 must stay in b, 0 must stay in a; -1 free
-        total = sum(w)
-        nb_b, nb_a = side.count(1), side.count(0)
-        touching = [
-            1 if touch >= 0 and any(self.labels[u] == touch for u in self.nbrs[v]) else 0
-            for v in union
-        ]
-        n_touch = sum(touching)
-        want_b = total - want_a
-        now_b = self.loads[b]
-        local = [[pos[u] for u in self.nbrs[v] if u in pos] for v in union]
-        best: tuple[float, list[int], bool] | None = None
-        edges = [(i, j) for i in range(n) for j in local[i] if i < j]
-        # Trees join each locked group first (so one cut can separate a's locked vertices
-        # from b's) and the two groups directly last (so the path between them runs
-        # through free vertices, which is where a cut can move load)
-        first = [(i, j) for i, j in edges if side[i] >= 0 and side[i] == side[j]]
-        last = [(i, j) for i, j in edges if side[i] >= 0 and side[j] >= 0 and side[i] != side[j]]
-        rest = [(i, j) for i, j in edges if side[i] < 0 or side[j] < 0]
-        for _ in range(self.trees):
-            if best is not None and best[0] <= self.close:
+def _seed_empty(
+    adj: sp.csr_matrix,
+    w: NDArray[np.float64],
+    labels: NDArray[np.intp],
+    lock: NDArray[np.intp],
+    *,
+    comp: NDArray[np.intp],
+    counts: NDArray[np.intp],
+    home: dict[int, int],
+    n_parts: int,
+) -> NDArray[np.intp]:
+    """Start each empty part with one vertex taken from the heaviest part of its piece."""
+    ok = labels >= 0
+    sizes = np.bincount(labels[ok], minlength=n_parts)
+    empty = [p for p in range(n_parts) if sizes[p] == 0 and p not in home]
+    if not empty:
+        return labels
+    labels = labels.copy()
+    loads = np.bincount(labels[ok], weights=w[ok], minlength=n_parts)
+    first = np.full(n_parts, -1, dtype=np.intp)
+    first[labels[ok][::-1]] = np.flatnonzero(ok)[::-1]
+    part_comp = {p: int(comp[first[p]]) for p in range(n_parts) if first[p] >= 0}
+    in_comp = np.bincount(list(part_comp.values()), minlength=len(counts))
+    needy = [c for c in range(len(counts)) for _ in range(int(counts[c] - in_comp[c]))]
+    for p, c in zip(empty, needy, strict=False):
+        donors = sorted((q for q, qc in part_comp.items() if qc == c), key=lambda q: -loads[q])
+        for q in donors:
+            leaf = _tree_leaf(adj, labels, lock, q)
+            if leaf is not None:
+                labels[leaf] = p
+                loads[q] -= w[leaf]
+                loads[p] += w[leaf]
+                part_comp[p] = c
                 break
-            order, parent = _random_tree(n, (first, rest, last), self.rng)
-            if len(order) < n:
-                return False
-            sub = w[:]
-            in_b = [1 if s == 1 else 0 for s in side]
-            in_a = [1 if s == 0 else 0 for s in side]
-            tch = touching[:]
-            for x in reversed(order[1:]):
-                px = parent[x]
-                sub[px] += sub[x]
-                in_b[px] += in_b[x]
-                in_a[px] += in_a[x]
-                tch[px] += tch[x]
-            for x in order[1:]:
-                # subtree of x to b, rest to a; or subtree to a, rest to b
-                for to_b, load_b in ((True, sub[x]), (False, total - sub[x])):
-                    if to_b and (in_a[x] or in_b[x] != nb_b):
-                        continue
-                    if not to_b and (in_b[x] or in_a[x] != nb_a):
-                        continue
-                    if load_b > max_b or (
-                        touch >= 0 and (tch[x] if to_b else n_touch - tch[x]) == 0
-                    ):
-                        continue
-                    if min(load_b, total - load_b) <= _EPS or abs(load_b - now_b) <= _EPS:
-                        continue
-                    gap = abs(load_b - want_b)
-                    if best is None or gap < best[0]:
-                        best = (gap, _subtree(x, order, parent), to_b)
-        if best is None:
-            return False
-        _, subtree, to_b = best
-        chosen = {union[i] for i in subtree}
-        for v in union:
-            q = b if (v in chosen) == to_b else a
-            if self.labels[v] != q:
-                self.log.append((v, self.labels[v]))
-                self.move(v, q)
-        return True
-
-    def chain(self, path: list[int], amount: float, *, ceiling: float) -> bool:
-        """Shift about ``amount`` along ``path`` (neighbouring parts, giver first).
-
-        The giver sheds ``amount``; each part on the way keeps its load and hands on the
-        rest, so whatever lump a border allows is passed along. Kept only if the heaviest part on
-        the path ends lighter than before (pushing), or the lightest heavier with the
-        heaviest no heavier (pulling), nothing above ``ceiling``; otherwise undone.
-        """
-        before = [self.loads[q] for q in path]
-        self.log = []
-        ok = True
-        last = len(path) - 2
-        for i in range(last + 1):
-            want = before[i] - (amount if i == 0 else 0.0)
-            touch = path[i + 2] if i < last else -1
-            cap = ceiling if i == last else float("inf")
-            if not self.resplit(path[i], path[i + 1], want_a=want, max_b=cap, touch=touch):
-                ok = False
-                break
-        after = [self.loads[q] for q in path]
-        if (
-            ok
-            and max(after) <= ceiling + _EPS
-            and (
-                max(after) < max(before) - _EPS
-                or (max(after) <= max(before) + _EPS and min(after) > min(before) + _EPS)
-            )
-        ):
-            return True
-        for v, q in reversed(self.log):
-            self.move(v, q)
-        return False
-
-    def routes(
-        self, start: int, accept: Callable[[int], bool], per_hop: int = 3
-    ) -> list[list[int]]:
-        """Shortest routes from ``start`` to the nearest acceptable parts, a few through
-        each neighbour.
-
-        Routes through different neighbours meet the network of parts from different
-        sides, which is what frees a part whose cheapest contact is blocked.
-        """
-        out = []
-        for first in sorted(self.border[start], key=self.loads.__getitem__):
-            parent = {start: -1, first: start}
-            frontier = [first]
-            ends = [first] if accept(first) else []
-            while frontier and len(ends) < per_hop:
-                nxt = []
-                for a in frontier:
-                    for b in self.border[a]:
-                        if b not in parent:
-                            parent[b] = a
-                            nxt.append(b)
-                            if accept(b):
-                                ends.append(b)
-                frontier = nxt
-            for end in ends[:per_hop]:
-                route = [end]
-                while route[-1] != start:
-                    route.append(parent[route[-1]])
-                out.append(route)
-        return out
-
-    def grow(self) -> None:
-        """Give each unassigned vertex to its lightest assigned neighbour, outwards."""
-        frontier = [v for v, p in enumerate(self.labels) if p < 0]
-        while frontier:
-            rest = []
-            for v in frontier:
-                qs = [self.labels[u] for u in self.nbrs[v] if self.labels[u] >= 0]
-                if qs:
-                    self.move(v, min(qs, key=self.loads.__getitem__))
-                else:
-                    rest.append(v)
-            if len(rest) == len(frontier):
-                return
-            frontier = rest
-
-    def seed_empty(
-        self, comp: NDArray[np.intp], counts: NDArray[np.intp], home: dict[int, int]
-    ) -> None:
-        """Start each empty part with one vertex taken from the heaviest part of its piece."""
-        empty = [p for p, m in enumerate(self.members) if not m and p not in home]
-        if not empty:
-            return
-        part_comp = {p: int(comp[next(iter(m))]) for p, m in enumerate(self.members) if m}
-        in_comp = np.bincount(list(part_comp.values()), minlength=len(counts))
-        needy = [c for c in range(len(counts)) for _ in range(int(counts[c] - in_comp[c]))]
-        for p, c in zip(empty, needy, strict=False):
-            donors = sorted(
-                (q for q, qc in part_comp.items() if qc == c), key=self.loads.__getitem__
-            )
-            for q in reversed(donors):
-                leaf = self.tree_leaf(q)
-                if leaf is not None:
-                    self.move(leaf, p)
-                    part_comp[p] = c
-                    break
-
-    def tree_leaf(self, q: int) -> int | None:
-        """A free vertex of q whose removal keeps q connected: a leaf of a spanning tree."""
-        if len(self.members[q]) <= 1:
-            return None
-        root = next(iter(self.members[q]))
-        parent = {root: -1}
-        order = [root]
-        for x in order:
-            for y in self.nbrs[x]:
-                if y not in parent and self.labels[y] == q:
-                    parent[y] = x
-                    order.append(y)
-        inner = set(parent.values())
-        return next((v for v in reversed(order) if v not in inner and not self.locked[v]), None)
-
-    def around(self, path: list[int]) -> set[int]:
-        """The parts on a path and their neighbours."""
-        return set(path).union(*(self.border[q] for q in path))
-
-    def push(self, *, hi: float, mean: float, max_moves: int = 20_000) -> None:
-        """Push load out of parts above ``hi`` along chains to lighter parts.
-
-        A part no chain can help is set aside until a chain next to it succeeds (which
-        may have opened a way for it).
-        """
-        loads, n = self.loads, len(self.loads)
-        stuck: set[int] = set()
-        for _ in range(max_moves):
-            todo = [q for q in range(n) if q not in stuck and loads[q] > hi]
-            if not todo:
-                return
-            p = max(todo, key=loads.__getitem__)
-            limit = max(2 * hi - loads[p], mean)
-            if any(
-                self.chain(
-                    r[::-1], min((loads[p] - loads[r[0]]) / 2, loads[p] - mean), ceiling=loads[p]
-                )
-                for r in self.routes(p, partial(_below, loads, limit))
-            ):
-                stuck -= self.around(self.last_path)
-            else:
-                stuck.add(p)
-
-    def pull(self, *, lo: float, mean: float, ceiling: float, max_tries: int) -> None:
-        """Pull load into parts below ``lo`` from heavier ones, never above ``ceiling``.
-
-        Fairness for the lightest heads, not the target itself: ``max_tries`` bounds it.
-        """
-        loads, n = self.loads, len(self.loads)
-        stuck: set[int] = set()
-        for _ in range(max_tries):
-            todo = [q for q in range(n) if q not in stuck and self.members[q] and loads[q] < lo]
-            if not todo:
-                return
-            d = min(todo, key=loads.__getitem__)
-            floor = min(2 * lo - loads[d], mean)
-            if any(
-                self.chain(r, min((loads[r[0]] - loads[d]) / 2, mean - loads[d]), ceiling=ceiling)
-                for r in self.routes(d, partial(_above, loads, floor))
-            ):
-                stuck -= self.around(self.last_path)
-            else:
-                stuck.add(d)
+    return labels
 
 
-def _below(loads: list[float], limit: float, q: int) -> bool:
-    return loads[q] < limit
-
-
-def _above(loads: list[float], limit: float, q: int) -> bool:
-    return loads[q] > limit
-
-
-def _random_tree(
-    n: int, tiers: tuple[list[tuple[int, int]], ...], rng: random.Random
-) -> tuple[list[int], list[int]]:
-    """A random spanning tree (Kruskal on edges shuffled within each tier, tiers in
-    order), as BFS order and parents."""
-    root = list(range(n))
-
-    def find(x: int) -> int:
-        while root[x] != x:
-            root[x] = root[root[x]]
-            x = root[x]
-        return x
-
-    ordered: list[tuple[int, int]] = []
-    for tier in tiers:
-        shuffled = tier[:]
-        rng.shuffle(shuffled)
-        ordered += shuffled
-    tree: list[list[int]] = [[] for _ in range(n)]
-    for i, j in ordered:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            root[ri] = rj
-            tree[i].append(j)
-            tree[j].append(i)
-    start = rng.randrange(n)
-    parent = [-2] * n
-    parent[start] = -1
-    order = [start]
-    for x in order:
-        for y in tree[x]:
-            if parent[y] == -2:
-                parent[y] = x
-                order.append(y)
-    return order, parent
-
-
-def _subtree(x: int, order: list[int], parent: list[int]) -> list[int]:
-    """Vertices of the subtree rooted at x (positions in ``order``'s numbering)."""
-    inside = {x}
-    for y in order:
-        if parent[y] in inside:
-            inside.add(y)
-    return list(inside)
+def _piece_means(
+    labels: NDArray[np.intp],
+    comp: NDArray[np.intp],
+    comp_load: NDArray[np.float64],
+    *,
+    mean: float,
+    n_parts: int,
+) -> NDArray[np.float64]:
+    """The load each part would carry if its network piece were shared evenly."""
+    first = np.full(n_parts, -1, dtype=np.intp)
+    ok = np.flatnonzero(labels >= 0)
+    first[labels[ok][::-1]] = ok[::-1]
+    part_comp = np.where(first >= 0, comp[np.maximum(first, 0)], -1)
+    has = part_comp >= 0
+    per_piece = np.bincount(part_comp[has], minlength=len(comp_load))
+    out = np.full(len(first), mean)
+    out[has] = comp_load[part_comp[has]] / per_piece[part_comp[has]]
+    return out

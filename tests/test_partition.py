@@ -11,8 +11,10 @@ import scipy.sparse as sp
 from scipy.spatial import Delaunay
 
 from gis.assignment import suggest_heads, workload
+from gis.ejection import Parts, find_chain
 from gis.errors import DataError
 from gis.partition import balanced_partition
+from gis.recombination import Recombiner
 
 
 def _path(n: int) -> sp.csr_matrix:
@@ -186,3 +188,103 @@ def test_ten_thousand_segment_scale_is_fast_enough() -> None:
     elapsed = time.perf_counter() - start
     assert p.connected and p.max_over_mean <= 1.05, p.notes
     assert elapsed < 15.0  # the benchmark holds the 5 s target; this guards regressions
+
+
+def _hotspot_weights(n: int, seed: int) -> np.ndarray:
+    """Workloads that vary twentyfold: a few segments near markets weigh six times more."""
+    rng = np.random.default_rng(seed)
+    return rng.gamma(2.0, 0.5, n) * np.where(rng.random(n) < 0.05, 6.0, 1.0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_tight_target_is_met_on_every_seed(seed: int) -> None:
+    adj = _street_network(2500, 3)
+    w = _hotspot_weights(adj.shape[0], seed)
+    p = balanced_partition(adj, w, n_parts=80, seed=seed, max_imbalance=0.01)
+    assert p.max_over_mean <= 1.01 + 1e-9, p.notes
+    assert _connected_parts(adj, p.labels) and p.notes == ()
+
+
+def test_the_time_limit_is_kept_and_said() -> None:
+    adj = _street_network(6000, 7)
+    w = _hotspot_weights(adj.shape[0], 7)
+    start = time.perf_counter()
+    p = balanced_partition(adj, w, n_parts=200, seed=7, time_limit_s=0.0, max_imbalance=0.002)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 3.0  # METIS only: the refinement stops at once
+    assert p.connected and (p.labels >= 0).all()
+    assert not p.balanced and any("time limit (0 s)" in n for n in p.notes)
+
+
+def _parts_of(labels: list[int]) -> np.ndarray:
+    return np.asarray(labels, dtype=np.intp)
+
+
+def test_diffusion_hands_load_on_through_parts_that_are_full() -> None:
+    # four parts in a row: 13, 10, 10, 7; pairs alone would stop at 11.5 / 8.5
+    w = np.r_[np.full(10, 1.3), np.full(20, 1.0), np.full(10, 0.7)]
+    labels = np.repeat(np.arange(4), 10)
+    rec = Recombiner(
+        _path(40), w, labels, np.full(40, -1), 4, seed=0, deadline=time.perf_counter() + 60
+    )
+    rec.diffuse(means=np.full(4, 10.0), min_flow=0.1)
+    assert np.abs(rec.loads - 10.0).max() <= 1.3  # within one segment of even
+    assert np.isclose(rec.loads.sum(), 40.0)
+    assert np.allclose(rec.loads, np.bincount(rec.labels, weights=w))
+    assert _connected_parts(_path(40), rec.labels)
+
+
+def test_a_recombination_keeps_locks_and_cuts_connected_parts_within_bounds() -> None:
+    adj = _lattice(6, 6)
+    w = np.ones(36)
+    labels = np.repeat(np.arange(3), 12)  # three bands of two rows
+    lock = np.full(36, -1)
+    lock[[0, 1]] = 0  # top-left corner stays with part 0
+    lock[[34, 35]] = 2  # bottom-right with part 2
+    rec = Recombiner(adj, w, labels, lock, 3, seed=1, deadline=time.perf_counter() + 60)
+    # bands 0 and 2 do not touch: no spanning tree joins them
+    assert rec.propose(np.asarray([0, 2]), ceiling=30.0, floor=0.0) is None
+    found = rec.propose(np.arange(3), ceiling=12.0, floor=12.0)
+    assert found is not None
+    idx, new = found
+    rec.apply(idx, new)
+    assert rec.labels[[0, 1]].tolist() == [0, 0] and rec.labels[[34, 35]].tolist() == [2, 2]
+    assert rec.loads.tolist() == [12.0, 12.0, 12.0]
+    assert _connected_parts(adj, rec.labels)
+
+
+def _ejection_world() -> Parts:
+    """A (3 segments in a row) -> B (a junction and two stubs) -> C, D (two each).
+
+    A at 3.2 must shed its end segment (1.2) to B; B then carries 3.4 and must shed
+    0.4, which neither stub (0.35) alone is: both go, one to C and one to D.
+    """
+    edges = [(0, 1), (1, 2), (2, 3), (3, 4), (3, 5), (4, 6), (6, 7), (5, 8), (8, 9)]
+    a, b = np.asarray(edges).T
+    m = sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(10, 10))
+    adj = (m + m.T).tocsr()
+    w = np.asarray([1.0, 1.0, 1.2, 1.5, 0.35, 0.35, 1.0, 1.0, 1.0, 1.0])
+    labels = _parts_of([0, 0, 0, 1, 1, 1, 2, 2, 3, 3])
+    loads = np.bincount(labels, weights=w)
+    return Parts(adj.indptr, adj.indices, w, labels, np.full(10, -1), loads)
+
+
+def test_an_ejection_chain_moves_exact_units_down_the_line() -> None:
+    parts = _ejection_world()
+    chain = find_chain(parts, 0, ceiling=3.0, floor=1.0)
+    assert chain is not None
+    moves = sorted((u.vertices.tolist(), r) for u, r in chain)
+    assert moves == [([2], 1), ([4], 2), ([5], 3)]
+    after = parts.loads.copy()
+    for unit, r in chain:
+        after[parts.labels[unit.vertices]] -= unit.weight
+        after[r] += unit.weight
+    assert np.allclose(after, [2.0, 2.7, 2.35, 2.35])
+
+
+def test_an_ejection_chain_never_moves_a_locked_segment_or_goes_too_low() -> None:
+    parts = _ejection_world()
+    parts.lock[2] = 0  # A's end segment is locked: A has nothing to shed
+    assert find_chain(parts, 0, ceiling=3.0, floor=1.0) is None
+    parts.lock[2] = -1
+    assert find_chain(parts, 0, ceiling=3.0, floor=2.5) is None  # A would end at 2.0

@@ -1,0 +1,206 @@
+"""Ejection chains: exact single moves that bring a part within a load ceiling.
+
+The last step of :func:`gis.partition.balanced_partition`, for a part the
+recombinations of :mod:`gis.recombination` left just above the ceiling. A part sheds
+one *unit*: a vertex on its border, with whatever would be cut off from the rest of
+the part without it (so the part stays connected), to a neighbouring part the vertex
+touches (so that part stays connected). If the receiver ends above the ceiling, it
+sheds a unit of its own to a third part, and so on: an ejection chain (Glover 1996).
+Chains are searched shortest first, units lightest first, each move exact, no locked
+vertex moved, every part in the chain kept within the floor and the ceiling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import connected_components
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Vertices a part can give away whole, and the parts that could take them."""
+
+    vertices: NDArray[np.intp]
+    weight: float
+    targets: tuple[int, ...]
+
+
+@dataclass
+class Parts:
+    """The state a chain is searched in: the graph, the weights, labels and loads."""
+
+    indptr: NDArray[np.intp]
+    indices: NDArray[np.intp]
+    w: NDArray[np.float64]
+    labels: NDArray[np.intp]
+    lock: NDArray[np.intp]
+    loads: NDArray[np.float64]
+
+    def units(self, q: int) -> list[Unit]:
+        """Every unit part q could shed, lightest first."""
+        mine = np.flatnonzero(self.labels == q)
+        if len(mine) <= 1:
+            return []
+        pos = {int(v): i for i, v in enumerate(mine)}
+        rows: list[int] = []
+        cols: list[int] = []
+        border: dict[int, set[int]] = {}
+        for i, v in enumerate(mine):
+            for u in self.indices[self.indptr[v] : self.indptr[v + 1]]:
+                j = pos.get(int(u))
+                if j is not None:
+                    rows.append(i)
+                    cols.append(j)
+                elif self.labels[u] >= 0:
+                    border.setdefault(i, set()).add(int(self.labels[u]))
+        n = len(mine)
+        local = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+        out = []
+        for i, targets in border.items():
+            if self.lock[mine[i]] >= 0:
+                continue
+            keep = np.ones(n, dtype=bool)
+            keep[i] = False
+            rest = np.flatnonzero(keep)
+            _, comp = connected_components(local[rest][:, rest], directed=False)
+            heavy = np.bincount(comp, weights=self.w[mine[rest]] + _EPS).argmax()
+            unit = np.concatenate([[mine[i]], mine[rest[comp != heavy]]])
+            if (self.lock[unit] >= 0).any():
+                continue
+            out.append(Unit(unit, float(self.w[unit].sum()), tuple(sorted(targets))))
+        return sorted(out, key=lambda u: u.weight)
+
+    def connected_without(self, q: int, removed: set[int]) -> bool:
+        """Whether part q stays connected once the vertices ``removed`` leave it."""
+        rest = np.asarray([v for v in np.flatnonzero(self.labels == q) if int(v) not in removed])
+        if len(rest) == 0:
+            return False
+        pos = np.full(len(self.labels), -1, dtype=np.intp)
+        pos[rest] = np.arange(len(rest))
+        rows, cols = [], []
+        for i, v in enumerate(rest):
+            for u in self.indices[self.indptr[v] : self.indptr[v + 1]]:
+                if pos[u] >= 0:
+                    rows.append(i)
+                    cols.append(int(pos[u]))
+        graph = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(rest),) * 2)
+        return bool(connected_components(graph, directed=False)[0] == 1)
+
+    def attach(self, unit: Unit, r: int) -> set[int]:
+        """Vertices of part r that ``unit`` touches: what holds it to r once moved."""
+        touching = np.concatenate(
+            [self.indices[self.indptr[v] : self.indptr[v + 1]] for v in unit.vertices]
+        )
+        return {int(u) for u in touching if self.labels[u] == r}
+
+
+def find_chain(
+    parts: Parts, p: int, *, ceiling: float, floor: float, max_moves: int = 5, budget: int = 400
+) -> list[tuple[Unit, int]] | None:
+    """Moves (unit, to part) that bring part p to or under ``ceiling``, or None.
+
+    Every part on the chain ends between ``floor`` and ``ceiling`` (a part already
+    under ``floor`` is not taken lower). Chains of one move are tried first, then two,
+    up to ``max_moves``; ``budget`` bounds the units looked at in each round.
+
+    Examples
+    --------
+    A path 0-1-2-3-4-5 in parts [0, 0, 0, 0, 1, 1] with unit weights: part 0 sheds
+    vertex 3 to part 1.
+
+    >>> import scipy.sparse as sp
+    >>> adj = sp.diags([1.0, 1.0], [-1, 1], shape=(6, 6)).tocsr()
+    >>> labels = np.array([0, 0, 0, 0, 1, 1])
+    >>> parts = Parts(adj.indptr, adj.indices, np.ones(6), labels, np.full(6, -1),
+    ...               np.array([4.0, 2.0]))
+    >>> [(u.vertices.tolist(), r) for u, r in find_chain(parts, 0, ceiling=3.0, floor=0.0)]
+    [([3], 1)]
+    """
+    search = _Search(parts, ceiling=ceiling, floor=floor, start=int(p))
+    for depth in range(1, max_moves + 1):
+        search.left = budget
+        found = search.run(int(p), 0.0, set(), {int(p)}, depth)
+        if found is not None:
+            return found
+    return None
+
+
+class _Search:
+    """Depth-first search for an ejection chain of at most a given number of moves."""
+
+    def __init__(self, parts: Parts, *, ceiling: float, floor: float, start: int) -> None:
+        self.parts = parts
+        self.ceiling = ceiling
+        self.floor = floor
+        self.start = start
+        self.start_floor = min(floor, float(parts.loads[start]))
+        self.cache: dict[int, list[Unit]] = {}
+        self.left = 0
+
+    def units(self, q: int) -> list[Unit]:
+        if q not in self.cache:
+            self.cache[q] = self.parts.units(q)
+        return self.cache[q]
+
+    def run(
+        self, q: int, gained: float, held: set[int], seen: set[int], moves: int
+    ) -> list[tuple[Unit, int]] | None:
+        """Part q, having received ``gained`` (held by the vertices ``held``), sheds a
+        unit; None if no chain of at most ``moves`` moves gets everyone within limits."""
+        loads, ceiling = self.parts.loads, self.ceiling
+        now = float(loads[q]) + gained
+        bottom = self.start_floor if q == self.start else min(self.floor, float(loads[q]))
+        for unit in self.units(q):
+            if unit.weight < now - ceiling - _EPS:
+                continue  # too light to bring q under the ceiling
+            if now - unit.weight < bottom - _EPS:
+                break  # the rest are heavier still
+            if held and held <= set(unit.vertices.tolist()):
+                continue  # it would cut off what q just received
+            self.left -= 1
+            if self.left < 0:
+                return None
+            fits = [r for r in unit.targets if r not in seen]
+            for r in fits:
+                if loads[r] + unit.weight <= ceiling + _EPS:
+                    return [(unit, r)]
+            if moves <= 1:
+                continue
+            for r in sorted(fits, key=lambda r: float(loads[r])):
+                held_r = self.parts.attach(unit, r)
+                rest = self.run(r, unit.weight, held_r, seen | {r}, moves - 1)
+                if rest is not None:
+                    return [(unit, r), *rest]
+        return self.two_units(q, now, bottom, held, seen)
+
+    def two_units(
+        self, q: int, now: float, bottom: float, held: set[int], seen: set[int]
+    ) -> list[tuple[Unit, int]] | None:
+        """Two units of q, each taken by a neighbour with room, when no single one is
+        heavy enough; q must stay connected (and hold on to what it received)."""
+        loads, ceiling = self.parts.loads, self.ceiling
+        units = self.units(q)
+        for i, a in enumerate(units):
+            for b in units[i + 1 :]:
+                weight = a.weight + b.weight
+                if weight < now - ceiling - _EPS or now - weight < bottom - _EPS:
+                    continue
+                both = set(a.vertices.tolist()) | set(b.vertices.tolist())
+                if len(both) < len(a.vertices) + len(b.vertices) or (held and held <= both):
+                    continue
+                self.left -= 1
+                if self.left < 0:
+                    return None
+                room = {r: ceiling - float(loads[r]) for r in {*a.targets, *b.targets} - seen}
+                for ra in (r for r in a.targets if room.get(r, -1.0) >= a.weight - _EPS):
+                    for rb in (r for r in b.targets if r in room):
+                        need = b.weight + (a.weight if rb == ra else 0.0)
+                        if room[rb] >= need - _EPS and self.parts.connected_without(q, both):
+                            return [(a, ra), (b, rb)]
+        return None
