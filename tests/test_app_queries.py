@@ -135,9 +135,17 @@ def test_hotspot_weights_are_built_once_per_grid(
     _geoms, kept, _ = hot.unit_weights(conn, unit="cell", ids=first.index.tolist(), kind="queen")
     assert (fresh != kept).nnz == 0 and len(built) == 2  # the direct build; the cache hit
     assert week["n_neighbours"].tolist() == first["n_neighbours"].tolist()
-    # one street office's cells are their own set of weights
-    hot.hotspots(conn, unit="cell", start=month, end=SMALL_NOW, street_office_ids=[ids["so1"]])
-    assert len(built) == 3
+    # one street office's cells take their rows of the district's weights: no new build,
+    # and the same neighbours as weights built on those cells alone
+    office = hot.hotspots(
+        conn, unit="cell", start=month, end=SMALL_NOW, street_office_ids=[ids["so1"]]
+    )
+    assert len(built) == 2 and len(office) == 8
+    alone, _info = hot.spatial_weights(
+        hot.unit_geometries(conn, unit="cell", ids=office.index.tolist()), kind="queen"
+    )
+    _g, sub, info = hot.unit_weights(conn, unit="cell", ids=office.index.tolist(), kind="queen")
+    assert (alone != sub).nnz == 0 and info["mean_neighbours"] == pytest.approx(alone.sum() / 8)
     # a changed grid (a new cell east of cell 16) builds them again, and the result sees it
     conn.execute(
         sa.text(
@@ -148,5 +156,45 @@ def test_hotspot_weights_are_built_once_per_grid(
         {"c": ids["com4"]},
     )
     grown = hot.hotspots(conn, unit="cell", start=month, end=SMALL_NOW)
-    assert len(built) == 4 and len(grown) == len(first) + 1
+    assert len(built) == 4 and len(grown) == len(first) + 1  # 2 layers, 2 direct builds
     assert grown.loc[ids["cell16"], "n_neighbours"] == first.loc[ids["cell16"], "n_neighbours"] + 1
+
+
+def test_weights_built_at_once_by_two_callers_are_built_once(
+    conn: Connection, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from db.queries import hotspots as hot
+    from gis import weights
+
+    hot.clear_caches()
+    built: list[int] = []
+    real = weights.distance_band_weights
+
+    def slow(*args: object, **kwargs: object) -> object:
+        built.append(1)
+        time.sleep(0.3)  # long enough for the second caller to arrive meanwhile
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hot.gis_weights, "distance_band_weights", slow)
+    cells = [ids[f"cell{k}"] for k in range(1, 17)]
+    version = hot.layer_version(conn, unit="cell")
+    every = hot._layer_geometries(conn, unit="cell", version=version)
+    results: list[object] = []
+
+    def call() -> None:
+        # the geometries are read above; each thread needs no database of its own
+        w, _info = hot._once(
+            (version, "distance", 600.0, None, 1, "layer"),
+            lambda: hot.spatial_weights(every.loc[cells], kind="distance", distance_m=600.0),
+        )
+        results.append(w)
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(built) == 1 and len(results) == 2 and results[0] is results[1]

@@ -20,6 +20,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -69,7 +70,7 @@ WEIGHTS_CACHE_SIZE = 32
 
 _CACHE_LOCK = threading.Lock()
 _GEOMETRIES: dict[tuple[Any, ...], tuple[tuple[Any, ...], gpd.GeoSeries]] = {}
-_WEIGHTS: OrderedDict[tuple[Any, ...], tuple[sp.csr_matrix, dict[str, Any]]] = OrderedDict()
+_WEIGHTS: OrderedDict[tuple[Any, ...], Future[tuple[sp.csr_matrix, dict[str, Any]]]] = OrderedDict()
 
 
 def _check(unit: str, weights: str | None) -> WeightsKind:
@@ -158,8 +159,46 @@ def _layer_geometries(
     return geoms
 
 
+def _once(
+    key: tuple[Any, ...], build: Callable[[], tuple[sp.csr_matrix, dict[str, Any]]]
+) -> tuple[sp.csr_matrix, dict[str, Any]]:
+    """``build()`` once per key: later callers get the kept result, and callers arriving
+    while it is being built wait for it instead of building it again."""
+    with _CACHE_LOCK:
+        held = _WEIGHTS.get(key)
+        mine = held is None or (held.done() and held.exception() is not None)
+        if mine:
+            held = Future()
+            _WEIGHTS[key] = held
+            done = [k for k, f in _WEIGHTS.items() if f.done()]
+            for old in done[: max(0, len(_WEIGHTS) - WEIGHTS_CACHE_SIZE)]:
+                _WEIGHTS.pop(old)
+        else:
+            _WEIGHTS.move_to_end(key)
+    assert held is not None
+    if mine:
+        try:
+            held.set_result(build())
+        except BaseException as exc:
+            held.set_exception(exc)
+            with _CACHE_LOCK:
+                _WEIGHTS.pop(key, None)
+            raise
+    return held.result()  # type: ignore[no-any-return]
+
+
 def _ids_digest(ids: Sequence[int]) -> str:
     return hashlib.blake2b(np.asarray(ids, dtype=np.int64).tobytes(), digest_size=16).hexdigest()
+
+
+def _pairwise(kind: WeightsKind, distance_m: float | None, network_steps: int) -> bool:
+    # Whether two units' being neighbours depends on those two alone: then the weights
+    # of any set of units are the rows and columns of the whole layer's weights.
+    return (
+        kind in ("queen", "rook")
+        or (kind == "distance" and distance_m is not None)
+        or (kind == "network" and network_steps == 1)
+    )
 
 
 def unit_weights(
@@ -174,33 +213,41 @@ def unit_weights(
 ) -> tuple[gpd.GeoSeries, sp.csr_matrix, dict[str, Any]]:
     """Geometries (in the order of ``ids``) and neighbour weights of the given units.
 
-    Both are kept in the process for the current :func:`layer_version`: the weights
-    of a set of units are built once per loaded grid or road network, whoever asks.
-    The returned matrix is shared; it must not be changed.
+    Both are kept in the process for the current :func:`layer_version`. Contiguity,
+    a given distance band and direct network joins depend on each pair of units alone,
+    so they are built once for the whole layer and any set of units (a street office,
+    the cells of a period) takes its rows and columns; other weights (the default
+    distance band, network steps beyond 1) are kept per set of units. The returned
+    matrix may be shared; it must not be changed.
     """
     version = layer_version(conn, unit=unit)
     every = _layer_geometries(conn, unit=unit, version=version)
     order = pd.Index(ids, dtype=np.int64)
     geoms = gpd.GeoSeries(every.reindex(order).to_numpy(), index=order, crs=every.crs)
-    key = (version, kind, distance_m, tolerance_m, network_steps, _ids_digest(order))
-    with _CACHE_LOCK:
-        held = _WEIGHTS.get(key)
-        if held is not None:
-            _WEIGHTS.move_to_end(key)
-    if held is None:
-        w, info = spatial_weights(
-            geoms,
+    params = (kind, distance_m, tolerance_m, network_steps)
+
+    def build(frame: gpd.GeoSeries) -> Callable[[], tuple[sp.csr_matrix, dict[str, Any]]]:
+        return lambda: spatial_weights(
+            frame,
             kind=kind,
             distance_m=distance_m,
             tolerance_m=tolerance_m,
             network_steps=network_steps,
         )
-        held = (w, info)
-        with _CACHE_LOCK:
-            _WEIGHTS[key] = held
-            while len(_WEIGHTS) > WEIGHTS_CACHE_SIZE:
-                _WEIGHTS.popitem(last=False)
-    return geoms, held[0], dict(held[1])
+
+    present = every.loc[every.notna() & ~every.is_empty]
+    positions = present.index.get_indexer(order)
+    if _pairwise(kind, distance_m, network_steps) and (positions >= 0).all():
+        whole, info = _once((version, *params, "layer"), build(present))
+        w = whole[positions][:, positions].tocsr()
+        info = dict(info)
+        info["islands"] = len(gis_weights.islands(w))
+        info["mean_neighbours"] = (
+            float(gis_weights.neighbour_counts(w).mean()) if w.shape[0] else 0.0
+        )
+        return geoms, w, info
+    w, info = _once((version, *params, _ids_digest(order)), build(geoms))
+    return geoms, w, dict(info)
 
 
 def spatial_weights(
