@@ -16,10 +16,9 @@ import pandas as pd
 import streamlit as st
 
 from app import data
-from app.i18n import LANGS, current_lang, t
+from app.i18n import LANGS, current_lang, t, translate
 from db.access import ROLE_LABELS, Actor
 from db.queries.dashboard import Scope
-from db.queries.density import DEFAULT_TZ
 
 KEY_LANG = "lang"
 KEY_SO = "f_street_office"
@@ -59,8 +58,8 @@ class Filters:
 
 
 def now() -> dt.datetime:
-    """The current time in the deployment's zone."""
-    return dt.datetime.now(tz=ZoneInfo(DEFAULT_TZ))
+    """The current time in the deployment's zone (``CITYGRID_TIMEZONE``)."""
+    return data.now()
 
 
 def period_bounds(
@@ -89,7 +88,7 @@ def period_bounds(
 
 
 def _local(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(DEFAULT_TZ))
+    return dt.datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(data.zone()))
 
 
 def filters() -> Filters:
@@ -146,13 +145,16 @@ def draw_sidebar(actor: Actor) -> None:
             format_func=lambda code: "中文" if code == "zh" else "English",
             horizontal=True,
         )
+        # Labels fixed now: a format function must not read the session when called.
+        lang = current_lang()
+        every = t("side.all")
         offices = _street_offices(actor)
         so_names = dict(zip(offices["id"].astype(int), offices["name"], strict=True))
         st.selectbox(
             t("side.street_office"),
             [None, *so_names],
             key=KEY_SO,
-            format_func=lambda i: t("side.all") if i is None else so_names[i],
+            format_func=lambda i: every if i is None else so_names[i],
             placeholder=t("side.all"),
         )
         frame = data.areas()
@@ -167,14 +169,14 @@ def draw_sidebar(actor: Actor) -> None:
             t("side.community"),
             [None, *com_names],
             key=KEY_COM,
-            format_func=lambda i: t("side.all") if i is None else com_names[i],
+            format_func=lambda i: every if i is None else com_names[i],
             placeholder=t("side.all"),
         )
         st.selectbox(
             t("side.period"),
             PERIODS,
             key=KEY_PERIOD,
-            format_func=lambda p: t(f"side.period.{p}"),
+            format_func=lambda p: translate(f"side.period.{p}", lang),
         )
         if st.session_state.get(KEY_PERIOD) == "custom":
             today = now().date()
@@ -186,7 +188,7 @@ def draw_sidebar(actor: Actor) -> None:
             t("side.categories"),
             [int(c) for c in cats["patrol_category"]],
             key=KEY_CATS,
-            format_func=lambda c: t(f"cat.{c}") if 0 <= c <= 6 else str(c),
+            format_func=lambda c: translate(f"cat.{c}", lang) if 0 <= c <= 6 else str(c),
             help=t("side.categories.help"),
             placeholder=t("side.all"),
         )

@@ -44,6 +44,29 @@ BIG_SCREEN_CSS = """
 .cg-ticker .tag.white { background: #cfd8dc; } .cg-ticker .tag.closed { background: #69f0ae; }
 @keyframes cg-scroll { from { transform: translateX(0); } to { transform: translateX(-50%); } }
 .cg-rule { color: #6f93c4; font-size: .95rem; }
+.cg-bars { display: flex; flex-direction: column; gap: .35rem; padding: .3rem 0 .6rem 0; }
+.cg-bar { display: grid; grid-template-columns: 5.6em 1fr 3.6em; align-items: center;
+  gap: .5rem; font-size: 1.05rem; }
+.cg-bar .l { color: #e6eefc; text-align: right; white-space: nowrap; overflow: hidden; }
+.cg-bar .t { height: 1.05rem; }
+.cg-bar .b { display: block; height: 100%; border-radius: 0 3px 3px 0; min-width: 2px; }
+.cg-bar .v { color: #e6eefc; font-variant-numeric: tabular-nums; }
+.cg-lines { display: block; margin: .2rem 0 .4rem 0; }
+.cg-pending { color: #6f93c4; font-size: 1.1rem; padding: 1.5rem 0; text-align: center; }
+</style>
+"""
+
+#: One notice board as it prints, in the assignment desk's preview.
+BOARD_CSS = """
+<style>
+.cg-board { border: 3px solid #b71c1c; border-radius: 6px; padding: .6rem 1rem; max-width: 34rem;
+  background: #fffdf7; color: #222; }
+.cg-board h4 { text-align: center; color: #b71c1c; margin: .1rem 0 .5rem 0; letter-spacing: .1em; }
+.cg-board table { width: 100%; border-collapse: collapse; }
+.cg-board th { text-align: left; width: 40%; font-weight: 600; color: #555; padding: .15rem .3rem; }
+.cg-board td { padding: .15rem .3rem; }
+.cg-board th, .cg-board td { border-bottom: 1px solid #eadfc8; }
+.cg-board ul { margin: .5rem 0 0 1rem; padding: 0; font-size: .85rem; color: #555; }
 </style>
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import Future
 from typing import Any
 
 import folium
@@ -15,7 +16,6 @@ from app.assets import leaflet_url
 from app.i18n import current_lang, t
 from app.maps import MapStyle
 from citygrid.settings import get_settings
-from db.queries.density import DEFAULT_TZ
 
 
 def map_style(*, dark: bool = False) -> MapStyle:
@@ -37,14 +37,20 @@ def show_map(
     key: str,
     height: int = 560,
     returned_objects: Iterable[str] = (),
+    overlay: folium.FeatureGroup | None = None,
 ) -> dict[str, Any]:
-    """Draw ``m``; only ``returned_objects`` make the page rerun (panning does not)."""
+    """Draw ``m``; only ``returned_objects`` make the page rerun (panning does not).
+
+    ``overlay`` is laid over the map in place: when only it changes, the map is not
+    drawn again and keeps the user's view.
+    """
     result = st_folium(
         m,
         key=key,
         height=height,
         use_container_width=True,
         returned_objects=list(returned_objects),
+        feature_group_to_add=overlay,
     )
     return result or {}
 
@@ -64,7 +70,7 @@ def table(frame: pd.DataFrame, columns: dict[str, str], **kwargs: Any) -> None:
     for col in shown.columns:
         if isinstance(shown[col].dtype, pd.DatetimeTZDtype):
             # times as the command centre reads them: local, to the minute
-            shown[col] = shown[col].dt.tz_convert(DEFAULT_TZ).dt.strftime("%Y-%m-%d %H:%M")
+            shown[col] = shown[col].dt.tz_convert(data.zone()).dt.strftime("%Y-%m-%d %H:%M")
     shown = shown.rename(columns={c: t(k) for c, k in columns.items()})
     st.dataframe(shown, hide_index=True, width="stretch", **kwargs)
 
@@ -80,12 +86,11 @@ def large_district() -> bool:
     return max(status["cells"], status["segments"]) > data.LARGE
 
 
-def wait_for(job: Any, *, poll_s: float = 1.0) -> Any:
-    """The result of a background job, or a calm note and a rerun until it is ready."""
-    import time
-
+def wait_for(job: Future[Any], *, timeout_s: float = 600.0) -> Any:
+    """The result of a background job, with a spinner while it is being computed."""
     if not job.done():
-        st.info(t("big.computing"))
-        time.sleep(poll_s)
-        st.rerun()
+        with st.spinner(t("big.computing")):
+            if not data.wait_any([job], timeout_s=timeout_s):
+                st.info(t("big.computing"))
+                st.stop()
     return job.result()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from citygrid.settings import get_settings
 from tests.browser_support import app_db, app_test  # noqa: F401
 
 pytestmark = [pytest.mark.db, pytest.mark.usefixtures("app_db")]
@@ -18,7 +20,7 @@ def test_hotspot_page_compares_periods_and_lists_the_top_ten() -> None:
 
     at = app_test("hotspots")
     assert not at.exception and not at.error
-    today = dt.datetime.now().date()
+    today = dt.datetime.now(ZoneInfo(get_settings().timezone)).date()
     start, end = period_bounds("30d", today)
     with engine().connect() as conn:
         counts = density(conn, unit="cell", start=start, end=end)
@@ -38,8 +40,23 @@ def test_segment_hotspots_name_the_street_head() -> None:
 
 
 def test_monthly_report_is_built_as_pdf_and_excel() -> None:
+    import sqlalchemy as sa
+
+    from app.data import engine
+
+    def exports() -> int:
+        with engine().connect() as conn:
+            return int(
+                conn.scalar(
+                    sa.text("SELECT count(*) FROM audit_log WHERE action = 'export.monthly'")
+                )
+            )
+
+    before = exports()
     at = app_test("hotspots")
     at.button(key="hot_report_make").click().run()
     assert not at.exception and not at.error
     downloads = at.get("download_button")
     assert len(downloads) == 2
+    assert all(d.proto.label.startswith("下载月通报") for d in downloads)
+    assert exports() == before + 1  # one audit row for both files, written in db.queries

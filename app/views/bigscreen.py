@@ -2,38 +2,28 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import html
-import time
+from concurrent.futures import Future
 from typing import Any
 
-import altair as alt
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
-from streamlit.errors import StreamlitInvalidLayoutContextError
 
-from app import data, ui
+from app import charts, data, ui
 from app.guard import guarded
 from app.i18n import t
 from app.maps import dissolve_by, hotspot_map
 from app.session import page_actor
-from app.state import filters, now
+from app.state import filters
 from app.style import inject_big_screen
 from citygrid.settings import get_settings
-from db.queries.dashboard import YELLOW_FRACTION, day_start
+from db.queries.dashboard import YELLOW_FRACTION
 
 REFRESH_S = get_settings().refresh_seconds
-#: Seconds between looks at a pending background analysis.
-POLL_S = 1.0
-FG = "#e6eefc"
-GRID = "#16365a"
-
-
-def _tick(moment: dt.datetime) -> dt.datetime:
-    # Rounded down to the refresh interval so that every screen shares one cached answer.
-    seconds = int(moment.timestamp()) // REFRESH_S * REFRESH_S
-    return dt.datetime.fromtimestamp(seconds, tz=moment.tzinfo)
+#: Longest a refresh waits for the whole-district analyses before leaving their panels
+#: pending until the next refresh (they are still computed, once, for every screen).
+WAIT_S = 120.0
 
 
 def _kpi(value: str, label: str, hint: str = "", tone: str = "") -> str:
@@ -78,59 +68,17 @@ def _kpis(k: dict[str, Any], bait: tuple[int, int] | None) -> str:
     return f'<div class="cg-kpis">{"".join(cards)}</div>'
 
 
-def _dark(chart: alt.Chart, height: int) -> alt.Chart:
-    return (
-        chart.properties(height=height, background="transparent")
-        .configure_view(strokeWidth=0)
-        .configure_axis(
-            labelColor=FG,
-            titleColor=FG,
-            gridColor=GRID,
-            labelFontSize=15,
-            titleFontSize=15,
-            domainColor=GRID,
-        )
-        .configure_legend(labelColor=FG, titleColor=FG, labelFontSize=15, orient="top")
+def _categories(frame: pd.DataFrame) -> str:
+    return charts.bars(
+        [t(f"cat.{c}") if 0 <= c <= 6 else str(c) for c in frame.index],
+        [int(n) for n in frame["n"]],
     )
 
 
-def _categories_chart(frame: pd.DataFrame) -> alt.Chart:
-    shown = pd.DataFrame(
-        {
-            "name": [t(f"cat.{c}") if 0 <= c <= 6 else str(c) for c in frame.index],
-            "n": frame["n"].to_numpy(),
-        }
+def _trend(frame: pd.DataFrame) -> str:
+    return charts.lines(
+        frame[["new", "closed"]], labels=[t("big.trend.new"), t("big.trend.closed")]
     )
-    bars = (
-        alt.Chart(shown)
-        .mark_bar(color="#4fc3f7", cornerRadiusEnd=3)
-        .encode(
-            x=alt.X("n:Q", title=None),
-            y=alt.Y("name:N", sort="-x", title=None),
-            tooltip=["name", "n"],
-        )
-    )
-    labels = bars.mark_text(align="left", dx=4, color=FG, fontSize=15).encode(text="n:Q")
-    return _dark(bars + labels, 230)
-
-
-def _trend_chart(frame: pd.DataFrame) -> alt.Chart:
-    long = (
-        frame.rename(columns={"new": t("big.trend.new"), "closed": t("big.trend.closed")})
-        .reset_index()
-        .melt("day", var_name="kind", value_name="n")
-    )
-    chart = (
-        alt.Chart(long)
-        .mark_line(point=True, strokeWidth=3)
-        .encode(
-            x=alt.X("day:T", title=None, axis=alt.Axis(format="%m-%d")),
-            y=alt.Y("n:Q", title=None),
-            color=alt.Color("kind:N", title=None, scale=alt.Scale(range=["#4fc3f7", "#69f0ae"])),
-            tooltip=["day:T", "kind:N", "n:Q"],
-        )
-    )
-    return _dark(chart, 230)
 
 
 def _ranking(frame: pd.DataFrame, title: str, limit: int) -> str:
@@ -163,7 +111,7 @@ def _ranking(frame: pd.DataFrame, title: str, limit: int) -> str:
 def _ticker(frame: pd.DataFrame) -> str:
     items = []
     for _, r in frame.iterrows():
-        when = pd.Timestamp(r["reported_at"]).tz_convert("Asia/Shanghai").strftime("%m-%d %H:%M")
+        when = pd.Timestamp(r["reported_at"]).tz_convert(data.zone()).strftime("%m-%d %H:%M")
         colour = str(r["colour"])
         text = " · ".join(
             str(v) for v in (when, r["category"], r["street_office"], r["address"]) if pd.notna(v)
@@ -189,57 +137,96 @@ def _hot_map(hot: gpd.GeoDataFrame, key: tuple[Any, ...]) -> None:
     ui.show_map(m, key="big_map", height=520)
 
 
+def _pending() -> None:
+    st.html(f'<p class="cg-pending">{html.escape(t("big.computing"))}</p>')
+
+
+def _figures(d: dict[str, Any], slots: dict[str, Any]) -> None:
+    with slots["categories"].container():
+        if len(d["categories"]):
+            st.html(_categories(d["categories"]))
+        else:
+            st.caption(t("empty.no_problems"))
+    with slots["trend"].container():
+        st.html(_trend(d["trend"]))
+    with slots["ranks"].container():
+        st.html(_ranking(d["rank_so"], t("big.rank.so"), 8))
+        st.html(_ranking(d["rank_com"], t("big.rank.com"), 8))
+    with slots["ticker"].container():
+        st.html(_ticker(d["latest"]))
+
+
+def _fill(jobs: dict[str, Future[Any]], slots: dict[str, Any], key: tuple[Any, ...]) -> None:
+    """Draw each panel as soon as its result is ready, a note in its place until then.
+
+    Panels whose result is ready at once are drawn directly (no placeholder in between,
+    so a refresh does not flicker); the KPI cards are drawn again when the bait-station
+    share arrives after the rest.
+    """
+    drawn: set[str] = set()
+    kpis_with_bait: bool | None = None
+    first = True
+    while True:
+        ready = {name for name, job in jobs.items() if job.done()}
+        if "big" in ready and "big" not in drawn:
+            _figures(jobs["big"].result(), slots)
+            drawn.add("big")
+        if "hot" in ready and "hot" not in drawn:
+            with slots["map"].container():
+                _hot_map(jobs["hot"].result(), key)
+            drawn.add("hot")
+        if "big" in ready and kpis_with_bait != ("bait" in ready):
+            bait = jobs["bait"].result() if "bait" in ready else None
+            slots["kpis"].html(_kpis(jobs["big"].result()["kpis"], bait))
+            kpis_with_bait = "bait" in ready
+        if first:
+            waiting = {"kpis"} if "big" not in ready else set()
+            waiting |= {"categories", "trend", "ranks", "ticker"} if "big" not in ready else set()
+            waiting |= {"map"} if "hot" not in ready else set()
+            for name in waiting:
+                with slots[name].container():
+                    _pending()
+            first = False
+        pending = [job for name, job in jobs.items() if name not in ready]
+        if not pending or not data.wait_any(pending, timeout_s=WAIT_S):
+            return
+
+
 @st.fragment(run_every=REFRESH_S)
 @guarded
 def board() -> None:
-    """The whole screen; reruns alone every refresh interval (the page does not flicker)."""
+    """The whole screen; reruns alone every refresh interval (the page does not flicker).
+
+    Every panel has its place from the start; the figures, the Gi* map and the
+    bait-station share come from results shared by every screen (started with the
+    server's first session) and fill their places as soon as each is ready.
+    """
     actor = page_actor()
     f = filters()
     key = f.scope_key(actor)
-    moment = _tick(now())
-    d = data.big_screen(moment, key)
+    moment = data.tick(data.now())
+    jobs = data.default_jobs(moment, key)
     st.html(
         f'<p class="cg-title">{html.escape(t("big.title", area=f.area_name))}</p>'
         f'<p class="cg-sub">{html.escape(t("big.updated", time=moment.strftime("%Y-%m-%d %H:%M"), seconds=REFRESH_S))}</p>'
     )
-    # Whole-district analyses that take seconds at city scale run in the background;
-    # their panels fill in as soon as they are ready.
-    bait_job = data.in_background(("bait", key[0]), data.bait_share_of, data.engine(), key[0])
-    st.html(_kpis(d["kpis"], bait_job.result() if bait_job.done() else None))
+    slots: dict[str, Any] = {"kpis": st.empty()}
     left, middle, right = st.columns([5, 3, 4], gap="medium")
     with left:
         st.html(f'<div class="cg-panel"><h3>{html.escape(t("big.map"))}</h3></div>')
-        # Day-aligned window: one Gi* per day and area, shared by every screen.
-        today = day_start(moment)
-        window = (today - dt.timedelta(days=29), today + dt.timedelta(days=1))
-        hot_job = data.in_background(
-            ("hot", "cell", *window, key), data.hotspots_of, data.engine(), "cell", *window, key
-        )
-        if hot_job.done():
-            _hot_map(hot_job.result(), key)
-        else:
-            st.info(t("big.computing"))
+        slots["map"] = st.empty()
     with middle:
         st.html(f'<div class="cg-panel"><h3>{html.escape(t("big.categories"))}</h3></div>')
-        if len(d["categories"]):
-            st.altair_chart(_categories_chart(d["categories"]), width="stretch")
-        else:
-            st.caption(t("empty.no_problems"))
+        slots["categories"] = st.empty()
         st.html(f'<div class="cg-panel"><h3>{html.escape(t("big.trend"))}</h3></div>')
-        st.altair_chart(_trend_chart(d["trend"]), width="stretch")
+        slots["trend"] = st.empty()
     with right:
-        st.html(_ranking(d["rank_so"], t("big.rank.so"), 8))
-        st.html(_ranking(d["rank_com"], t("big.rank.com"), 8))
-    st.html(_ticker(d["latest"]))
+        slots["ranks"] = st.empty()
+    slots["ticker"] = st.empty()
     st.html(
         f'<p class="cg-rule">{html.escape(t("big.rule", pct=round(YELLOW_FRACTION * 100)))}</p>'
     )
-    if not (hot_job.done() and bait_job.done()):
-        time.sleep(POLL_S)
-        try:
-            st.rerun(scope="fragment")
-        except StreamlitInvalidLayoutContextError:  # a full run, not a fragment rerun
-            st.rerun()
+    _fill(jobs, slots, key)
 
 
 inject_big_screen()

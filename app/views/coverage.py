@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
@@ -39,7 +37,7 @@ def _export(actor: Actor, layers: dict[str, gpd.GeoDataFrame], kind: str, so: ob
     from reports.exports import excel_bytes, geopackage_bytes
 
     lang_i = 0 if current_lang() == "zh" else 1
-    name = f"coverage-gaps-{dt.date.today():%Y%m%d}.{kind}"
+    name = f"coverage-gaps-{data.now():%Y%m%d}.{kind}"
     with data.engine().begin() as conn:
         record_export(
             conn,

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app import data, ui
 from app.guard import guarded
-from app.i18n import current_lang, t
+from app.i18n import current_lang, t, translate
 from app.maps import emerging_map, hotspot_map
 from app.session import page_actor
 from app.state import Filters, filters, now
@@ -65,36 +65,52 @@ def _top(frame: gpd.GeoDataFrame, unit: str, actor: Actor) -> None:
     ui.table(top.assign(gi_z=top["gi_z"].round(2)), columns)
 
 
+def _months(today: dt.date, n: int = 12) -> list[dt.date]:
+    """The first days of the ``n`` months up to ``today``'s, newest first.
+
+    >>> [f"{m:%Y-%m}" for m in _months(dt.date(2025, 3, 31), 3)]
+    ['2025-03', '2025-02', '2025-01']
+    """
+    months = [today.replace(day=1)]
+    while len(months) < n:
+        months.append((months[-1] - dt.timedelta(days=1)).replace(day=1))
+    return months
+
+
 def _report(f: Filters, actor: Actor) -> None:
-    from db.queries.dashboard import monthly_figures
-    from reports.monthly import MonthlyReport, monthly_excel, monthly_pdf
+    from db.queries.dashboard import REPORT_MEDIA_TYPES, export_monthly
 
     st.subheader(t("hot.report"))
-    today = now().date()
-    months = [(today.replace(day=1) - dt.timedelta(days=31 * k)).replace(day=1) for k in range(12)]
-    month = st.selectbox(t("hot.report.month"), months, index=1,
+    month = st.selectbox(t("hot.report.month"), _months(now().date()), index=1,
                          format_func=lambda m: f"{m:%Y-%m}")  # fmt: skip
     if not actor.can("report.export"):
         return
     if st.button(t("hot.report.make"), key="hot_report_make"):
-        from db.audit import record
-
+        # checked, masked and audited where the export happens (db.queries.dashboard)
         with data.engine().begin() as conn:
-            figures = monthly_figures(
-                conn, month=month, now=now(), actor=actor, scope=f.scope(actor)
+            made = export_monthly(
+                conn,
+                actor,
+                month=month,
+                now=now(),
+                area_name=f.area_name,
+                lang=current_lang(),
+                scope=f.scope(actor),
+                tz=data.zone(),
             )
-            record(conn, actor, "export", entity_type="report", entity_id="monthly",
-                   detail={"month": f"{month:%Y-%m}", "lang": current_lang()})  # fmt: skip
-        report = MonthlyReport(**figures, area_name=f.area_name, lang=current_lang())
-        stem = f"monthly-{month:%Y-%m}"
-        st.session_state[REPORT] = (stem, monthly_pdf(report), monthly_excel(report))
-    ready = st.session_state.get(REPORT)
-    if ready:
-        stem, pdf, xlsx = ready
-        c1, c2 = st.columns(2)
-        c1.download_button(t("hot.report.pdf"), pdf, file_name=f"{stem}.pdf",
-                           mime="application/pdf", key="hot_pdf")  # fmt: skip
-        c2.download_button(t("hot.report.xlsx"), xlsx, file_name=f"{stem}.xlsx", key="hot_xlsx")
+        st.session_state[REPORT] = made
+    made = st.session_state.get(REPORT)
+    if made is None:
+        return
+    cols = st.columns(len(made.files))
+    for col, (fmt, payload) in zip(cols, made.files.items(), strict=True):
+        col.download_button(
+            t(f"hot.report.{fmt}"),
+            payload,
+            file_name=made.file_name(fmt),
+            mime=REPORT_MEDIA_TYPES[fmt],
+            key=f"hot_{fmt}",
+        )
 
 
 @guarded
@@ -108,19 +124,14 @@ def page() -> None:
         return
     f = filters()
     key = f.scope_key(actor)
+    lang = current_lang()
     unit = st.segmented_control(
         t("hot.unit"), ["cell", "segment"], default="cell", key="hot_unit",
-        format_func=lambda u: t(f"hot.unit.{u}"),
+        format_func=lambda u: translate(f"hot.unit.{u}", lang),
     ) or "cell"  # fmt: skip
-    job = data.in_background(
-        ("hot", unit, f.start, f.end, key),
-        data.hotspots_of,
-        data.engine(),
-        unit,
-        f.start,
-        f.end,
-        key,
-    )
+    # The last 30 days of the whole district were started with the server's first
+    # session and are shared with the big screen; other choices start here.
+    job = data.hotspots(unit=unit, start=f.start, end=f.end, scope_key=key)
     frame = ui.wait_for(job)
     outline = data.outlines("street_office", key, 15.0)
     left, right = st.columns([3, 2], gap="medium")
