@@ -437,25 +437,69 @@ def emerging_map(
     return m
 
 
+class KeepView(MacroElement):
+    """Remember where the user looked (centre, zoom) in the browser tab, per ``key``.
+
+    A map drawn again (new data after a save) opens where the user left it instead of
+    fitting its bounds anew; a new ``key`` (another area) fits the bounds. Panning
+    sends nothing to the server.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function() {
+            var map = {{ this._parent.get_name() }};
+            var key = "citygrid-view:" + {{ this.key|tojson }};
+            try {
+                var seen = JSON.parse(window.sessionStorage.getItem(key) || "null");
+                if (seen) { map.setView([seen.lat, seen.lng], seen.zoom, {animate: false}); }
+            } catch (e) {}
+            map.on("moveend", function() {
+                var c = map.getCenter();
+                try {
+                    window.sessionStorage.setItem(
+                        key, JSON.stringify({lat: c.lat, lng: c.lng, zoom: map.getZoom()}));
+                } catch (e) {}
+            });
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self._name = "KeepView"
+        self.key = key
+
+
+_SEGMENT_PROPS = ["id", "label", "head", "status", "kind"]
+
+
 def segment_map(
     segments: gpd.GeoDataFrame,
     outlines: gpd.GeoDataFrame | None,
     *,
     style: MapStyle,
-    selected_id: int | None = None,
     suggestion: pd.Series | None = None,
+    view_key: str | None = None,
 ) -> folium.Map:
     """Segments coloured by street-head status; click one to select it.
 
     ``segments`` needs ``id``, ``label``, ``status`` and ``head``; with ``suggestion``
     (suggested person name per segment id) the segments are coloured by suggested
     head instead. The clicked feature's ``id`` comes back through streamlit-folium.
+    The selection is drawn by :func:`selected_segment` as a layer of its own, so that
+    selecting leaves this map, and the user's view of it, as it was; with ``view_key``
+    the view also survives the map being drawn again (:class:`KeepView`).
     """
     lang = style.lang
     shown = to_display(segments, style)
     m = base_map(_bounds(shown), style=style)
+    if view_key is not None:
+        KeepView(view_key).add_to(m)
     add_outlines(m, outlines, style=style, weight=0.8)
-    props = ["id", "label", "head", "status", "kind"]
+    props = _SEGMENT_PROPS
     fields = ["label", "head"]
     aliases = [translate("col.label", lang), translate("col.head", lang)]
     present: list[tuple[str, str]] = []
@@ -479,12 +523,24 @@ def segment_map(
             _layer(m, part, name=label, colour=colour, properties=props, fields=fields,
                    aliases=aliases, line=True)  # fmt: skip
         title = translate("map.legend.status", lang)
-    if selected_id is not None:
-        chosen = shown.loc[shown["id"] == selected_id]
-        _layer(m, chosen, name=translate("map.seg.selected", lang), colour="#1e88e5",
-               properties=props, fields=fields, aliases=aliases, line=True, weight=8)  # fmt: skip
     Legend(title, present).add_to(m)
     return m
+
+
+def selected_segment(
+    segments: gpd.GeoDataFrame, selected_id: int | None, *, style: MapStyle
+) -> folium.FeatureGroup:
+    """The selected segment, highlighted, as a layer to lay over :func:`segment_map`
+    (streamlit-folium adds it without drawing the map again). Empty when none is."""
+    lang = style.lang
+    group = folium.FeatureGroup(name=html.escape(translate("map.seg.selected", lang)))
+    if selected_id is not None:
+        chosen = to_display(segments.loc[segments["id"] == selected_id], style)
+        _layer(group, chosen, name=translate("map.seg.selected", lang), colour="#1e88e5",
+               properties=_SEGMENT_PROPS, fields=["label", "head"],
+               aliases=[translate("col.label", lang), translate("col.head", lang)],
+               line=True, weight=8)  # fmt: skip
+    return group
 
 
 def coverage_map(

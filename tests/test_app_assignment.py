@@ -37,8 +37,9 @@ def _heads(segment_id: int) -> list[int]:
         )
 
 
-def _desk(so: int, segment_id: int):  # type: ignore[no-untyped-def]
+def _desk(so: int, segment_id: int, lang: str = "zh"):  # type: ignore[no-untyped-def]
     at = app_test(run=False)
+    at.session_state["lang"] = lang
     at.session_state["f_street_office"] = so
     at.session_state["assign_selected"] = segment_id
     at.run()
@@ -92,20 +93,50 @@ def test_a_stale_form_gets_a_conflict_not_a_lost_update() -> None:
     assert _heads(seg) == [other]  # theirs stands; mine was not written
 
 
+def _exports(lang: str) -> int:
+    with engine().connect() as conn:
+        return int(
+            conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM audit_log WHERE action = 'export.boards' "
+                    "AND detail->>'language' = :l"
+                ),
+                {"l": lang},
+            )
+        )
+
+
 def test_rule_check_and_notice_boards() -> None:
     so, seg = _office_with_unassigned()
     at = _desk(so, seg)
     at.button(key="assign_rules").click().run()
     assert not at.exception and not at.error
     assert at.dataframe  # the seeded conflicts and gaps are listed with reasons
-    with engine().connect() as conn:
-        before = conn.scalar(sa.text("SELECT count(*) FROM audit_log WHERE action = 'export'"))
+    before = _exports("zh")
     at.button(key="boards_make_pdf").click().run()
     assert not at.exception and not at.error
-    assert any(d.proto.label.endswith(".pdf") for d in at.get("download_button"))
-    with engine().connect() as conn:
-        after = conn.scalar(sa.text("SELECT count(*) FROM audit_log WHERE action = 'export'"))
-    assert after == before + 1
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert "⬇ notice-boards-zh.pdf" in labels
+    # audited once, in the data layer (db.queries.assignment_boards.export_boards)
+    assert _exports("zh") == before + 1
+    card = "\n".join(str(e.proto.body) for e in at.get("html"))
+    assert "路段街长公示牌" in card and "（暂缺）" in card  # the selected, vacant segment
+
+
+def test_notice_boards_in_english_mode() -> None:
+    so, seg = _office_with_unassigned()
+    at = _desk(so, seg, lang="en")
+    preview = next(d.value for d in at.dataframe if "Road segment" in d.value.columns)
+    assert list(preview.columns[:3]) == ["Road segment", "Street head (level 3)",
+                                         "Street head's phone"]  # fmt: skip
+    assert "(vacant)" in set(preview["Street head (level 3)"])
+    card = "\n".join(str(e.proto.body) for e in at.get("html"))
+    assert "Street Head Notice Board" in card and "路段街长公示牌" not in card
+    before = _exports("en")
+    at.button(key="boards_make_xlsx").click().run()
+    assert not at.exception and not at.error
+    assert "⬇ notice-boards-en.xlsx" in [d.proto.label for d in at.get("download_button")]
+    assert _exports("en") == before + 1
 
 
 def test_suggestion_is_drawn_and_can_be_rejected() -> None:

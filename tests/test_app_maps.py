@@ -13,6 +13,7 @@ from app.maps import (
     hotspot_map,
     payload_bytes,
     segment_map,
+    selected_segment,
     to_display,
 )
 
@@ -64,18 +65,43 @@ def test_coordinates_are_rounded_and_only_listed_properties_sent() -> None:
     assert "不显著" not in html  # class 0 is not drawn
 
 
-def test_segment_map_colours_status_and_marks_the_selection() -> None:
-    segs = gpd.GeoDataFrame(
+def _segments() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
         {"id": [1, 2, 3], "label": ["东四北大街（东四十条—张自忠路）", "b", "c"],
-         "status": ["assigned", "unassigned", "conflict"], "head": ["王小明", None, "李四、张三"]},
+         "status": ["assigned", "unassigned", "conflict"], "head": ["王小明", None, "李四、张三"],
+         "kind": ["street"] * 3},
         geometry=[LineString([(116.40, 39.90 + 0.001 * i), (116.41, 39.90 + 0.001 * i)]) for i in range(3)],
         crs=4326,
     )  # fmt: skip
-    html = _html(segment_map(segs, None, style=OFFLINE, selected_id=2))
-    assert "#2e7d32" in html and "#e53935" in html and "#8e24aa" in html and "#1e88e5" in html
+
+
+def test_segment_map_colours_status_and_marks_the_selection() -> None:
+    segs = _segments()
+    html = _html(segment_map(segs, None, style=OFFLINE))
+    assert "#2e7d32" in html and "#e53935" in html and "#8e24aa" in html
     assert "已分配 (1)" in html and "冲突（多名街长） (1)" in html
+    m = segment_map(segs, None, style=OFFLINE)
+    selected_segment(segs, 2, style=OFFLINE).add_to(m)
+    marked = _html(m)
+    assert "#1e88e5" in marked and "#1e88e5" not in html
     english = _html(segment_map(segs, None, style=MapStyle(lang="en")))
     assert "Unassigned (1)" in english and "未分配" not in english
+
+
+def test_selecting_a_segment_leaves_the_map_as_it_was() -> None:
+    # streamlit-folium draws a map anew (and fits its bounds again) whenever its script
+    # changes; the selection travels as a layer of its own, so the script must not.
+    from streamlit_folium import _get_map_string
+
+    def script(selected: int | None) -> str:
+        m = segment_map(_segments(), None, style=OFFLINE, view_key="assign:x")
+        selected_segment(_segments(), selected, style=OFFLINE)  # built beside, not into m
+        m.get_root().render()
+        return _get_map_string(m)
+
+    assert script(None) == script(2) == script(3)
+    assert "citygrid-view:" in script(None)  # the view is remembered across redraws
+    assert len(selected_segment(_segments(), None, style=OFFLINE)._children) == 0
 
 
 def test_legend_and_tooltips_escape_hostile_names() -> None:

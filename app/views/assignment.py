@@ -3,9 +3,7 @@ boards and an undoable history. Writes go through ``db.queries.assignments``."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from types import ModuleType
+import html
 from typing import Any
 
 import geopandas as gpd
@@ -15,9 +13,10 @@ import streamlit as st
 from app import data, ui
 from app.guard import guarded
 from app.i18n import current_lang, t
-from app.maps import segment_map
+from app.maps import segment_map, selected_segment
 from app.session import page_actor, show_name, show_phone
 from app.state import filters
+from app.style import BOARD_CSS
 from db.access import Actor
 from gis.errors import ConflictError
 
@@ -26,16 +25,6 @@ SUGGESTION = "assign_suggestion"
 DONE = "assign_done"
 CONFLICT = "assign_conflict"
 VIOLATIONS = "assign_violations"
-
-
-def _module(name: str) -> ModuleType | None:
-    if importlib.util.find_spec(name) is None:
-        return None
-    return importlib.import_module(name)
-
-
-def _pending(what: str) -> None:
-    st.info(t("empty.pending", what=what))
 
 
 def _selected_from_map(result: dict[str, Any]) -> int | None:
@@ -80,7 +69,8 @@ def _versioned_write(func: Any, **kwargs: Any) -> Any:
 
 
 def _after_write(result: Any, message: str) -> None:
-    data.invalidate(data.segment_status, data.people, data.big_screen, data.coverage_gaps)
+    data.invalidate(data.segment_status, data.people, data.coverage_gaps)
+    data.forget_jobs("big")
     st.session_state[DONE] = message
     violations = getattr(result, "violations", None)
     st.session_state[VIOLATIONS] = (
@@ -106,6 +96,7 @@ def _desk(segment: pd.Series, people: pd.DataFrame, actor: Actor) -> None:
         return
     labels = _person_label(people, actor)
     ids = [None, *labels]
+    nobody = t("assign.nobody")
     head_now = None if pd.isna(segment["head_id"]) else int(segment["head_id"])
     sup_now = None if pd.isna(segment["supervisor_id"]) else int(segment["supervisor_id"])
     seg_id = int(segment["id"])
@@ -116,13 +107,13 @@ def _desk(segment: pd.Series, people: pd.DataFrame, actor: Actor) -> None:
         head = st.selectbox(
             t("assign.lane_head" if lane else "assign.head"), ids,
             index=ids.index(head_now) if head_now in ids else 0,
-            format_func=lambda i: t("assign.nobody") if i is None else labels[i],
+            format_func=lambda i: nobody if i is None else labels[i],
         )  # fmt: skip
         sup = None
         if not lane:
             sup = st.selectbox(
                 t("assign.supervisor"), ids, index=ids.index(sup_now) if sup_now in ids else 0,
-                format_func=lambda i: t("assign.nobody") if i is None else labels[i],
+                format_func=lambda i: nobody if i is None else labels[i],
             )  # fmt: skip
         note = st.text_input(t("assign.note"), max_chars=200)
         saved = st.form_submit_button(t("assign.save"), type="primary")
@@ -222,46 +213,64 @@ def _import(actor: Actor) -> None:
     )  # fmt: skip
 
 
-def _boards(so: tuple[int, ...] | None, actor: Actor) -> None:
+def _boards(so: tuple[int, ...] | None, actor: Actor, selected: int | None) -> None:
+    from citygrid.settings import get_settings
     from db.queries.assignments import board_rows
+    from reports.boards import make_boards
 
     if not actor.can("report.export"):
         st.info(t("assign.readonly"))
         return
+    lang = current_lang()
     with data.engine().connect() as conn:
         rows = board_rows(conn, actor, street_office_ids=so)
-    st.caption(t("assign.boards.preview"))
-    ui.table(
-        rows,
-        {"label": "col.label", "head_name": "col.head", "head_phone": "col.phone",
-         "supervisor_name": "col.supervisor", "community": "col.community"},
-        height=320,
-    )  # fmt: skip
-    boards = _module("reports.boards")
-    if boards is None:
-        _pending("reports.boards")
+    if rows.empty:
+        st.info(t("empty.no_segments"))
         return
-    _board_downloads(boards, rows, actor, so)
-
-
-def _board_downloads(boards: ModuleType, rows: pd.DataFrame, actor: Actor, so: Any) -> None:
-    from citygrid.settings import get_settings
-    from db.audit import record
-
-    made = boards.make_boards(rows, hotline=get_settings().hotline)
-    title = t("assign.boards.title")
+    # The preview says what the boards will print, in the page's language.
+    boards = make_boards(rows, hotline=get_settings().hotline, lang=lang)
+    st.caption(t("assign.boards.preview"))
+    st.dataframe(pd.DataFrame([dict(b.lines()) for b in boards]), hide_index=True, height=280)
+    chosen = next((b for b in boards if b.segment_id == selected), boards[0])
+    st.html(_board_card(chosen))
     c1, c2 = st.columns(2)
-    for col, kind, label in ((c1, "xlsx", "assign.boards.xlsx"), (c2, "pdf", "assign.boards.pdf")):
-        if col.button(t(label), key=f"boards_make_{kind}"):
-            with data.engine().begin() as conn:
-                record(conn, actor, "export", entity_type="notice_boards",
-                       detail={"format": kind, "boards": len(made), "street_offices": so})  # fmt: skip
-            make = boards.boards_excel if kind == "xlsx" else boards.boards_pdf
-            st.session_state[f"boards_{kind}"] = make(made, title=title)
-        ready = st.session_state.get(f"boards_{kind}")
-        if ready:
-            col.download_button(f"⬇ notice-boards.{kind}", ready, file_name=f"notice-boards.{kind}",
-                                key=f"boards_dl_{kind}")  # fmt: skip
+    for col, fmt, label in ((c1, "xlsx", "assign.boards.xlsx"), (c2, "pdf", "assign.boards.pdf")):
+        if col.button(t(label), key=f"boards_make_{fmt}"):
+            _export_boards(fmt, so, actor)
+        ready = st.session_state.get(f"boards_{fmt}")
+        if ready is not None:
+            col.download_button(f"⬇ {ready.file_name}", ready.data, file_name=ready.file_name,
+                                mime=ready.media_type, key=f"boards_dl_{fmt}")  # fmt: skip
+
+
+def _board_card(board: Any) -> str:
+    """One notice board as it prints (labels in its language, every value escaped)."""
+    from reports.boards import TEXT
+
+    rows = "".join(
+        f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
+        for label, value in board.lines()
+    )
+    title = TEXT[board.lang][f"title.{board.kind}"]
+    duties = "".join(f"<li>{html.escape(d)}</li>" for d in board.duties())
+    return (
+        f'{BOARD_CSS}<div class="cg-board"><h4>{html.escape(title)}</h4><table>{rows}</table>'
+        f"<ul>{duties}</ul></div>"
+    )
+
+
+def _export_boards(fmt: str, so: tuple[int, ...] | None, actor: Actor) -> None:
+    """Notice boards through ``db.queries.assignments.export_boards``: permission, masking
+    and the audit row are decided there, for every screen and command alike."""
+    from citygrid.settings import get_settings
+    from db.queries.assignments import export_boards
+
+    with data.engine().begin() as conn:
+        made = export_boards(
+            conn, actor, fmt=fmt, hotline=get_settings().hotline, lang=current_lang(),
+            street_office_ids=so,
+        )  # type: ignore[arg-type]  # fmt: skip
+    st.session_state[f"boards_{fmt}"] = made
 
 
 def _history(so: tuple[int, ...] | None, actor: Actor) -> None:
@@ -351,15 +360,21 @@ def page() -> None:
     left, right = st.columns([3, 2], gap="medium")
     selected = st.session_state.get(SELECTED)
     with left:
+        shown = segments.assign(head=[show_name(actor, h) for h in segments["head"]])
+        style = ui.map_style()
         m = segment_map(
-            segments.assign(head=[show_name(actor, h) for h in segments["head"]]),
+            shown,
             data.outlines("community", key, 10.0),
-            style=ui.map_style(),
-            selected_id=selected,
+            style=style,
             suggestion=suggestion,
+            view_key=f"assign:{key}",
         )
         result = ui.show_map(
-            m, key="assign_map", height=620, returned_objects=["last_active_drawing"]
+            m,
+            key="assign_map",
+            height=620,
+            returned_objects=["last_active_drawing"],
+            overlay=selected_segment(shown, selected, style=style),
         )
         clicked = _selected_from_map(result)
         if clicked is not None and clicked != st.session_state.get("_assign_last_click"):
@@ -381,7 +396,7 @@ def page() -> None:
         with tabs[2]:
             guarded(_import)(actor)
         with tabs[3]:
-            guarded(_boards)(so_ids, actor)
+            guarded(_boards)(so_ids, actor, st.session_state.get(SELECTED))
         with tabs[4]:
             guarded(_history)(so_ids, actor)
         with tabs[5]:
