@@ -88,3 +88,21 @@ def inject_big_screen() -> None:
 def inject_kiosk() -> None:
     """Hide every piece of navigation chrome on a wall screen."""
     st.html(KIOSK_CSS)
+
+
+def inject_uploader_texts(*, browse: str) -> None:
+    """File uploaders without Streamlit's English: the button reads ``browse`` and the
+    size-and-types line (which the widget's own label already states) is hidden.
+
+    Streamlit offers no parameter for these texts, so they are replaced by style.
+    """
+    label = browse.replace("\\", "\\\\").replace('"', '\\"')
+    st.html(
+        "<style>"
+        '[data-testid="stFileUploaderDropzoneInstructions"] { display: none; }'
+        '[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"]'
+        " { display: none; }"
+        '[data-testid="stFileUploaderDropzone"] button [data-has-shortcut]::after'
+        f' {{ content: "{label}"; }}'
+        "</style>"
+    )

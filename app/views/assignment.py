@@ -16,7 +16,7 @@ from app.i18n import current_lang, t
 from app.maps import segment_map, selected_segment
 from app.session import page_actor, show_name, show_phone
 from app.state import filters
-from app.style import BOARD_CSS
+from app.style import BOARD_CSS, inject_uploader_texts
 from db.access import Actor
 from gis.errors import ConflictError
 
@@ -197,7 +197,13 @@ def _import(actor: Actor) -> None:
     if not actor.can("assign.write"):
         st.info(t("assign.readonly"))
         return
-    file = st.file_uploader(t("assign.import.file"), type=["xlsx", "csv"], key="assign_file")
+    from citygrid.settings import get_settings
+
+    max_mb = get_settings().max_upload_mb
+    if current_lang() == "zh":
+        inject_uploader_texts(browse=t("upload.browse"))
+    file = st.file_uploader(t("assign.import.file", mb=max_mb), type=["xlsx", "csv"],
+                            key="assign_file", max_upload_size=max_mb)  # fmt: skip
     if file is None or not st.button(t("assign.import.run"), key="assign_import"):
         return
     raw = file.getvalue()

@@ -12,6 +12,7 @@ from app import data, ui
 from app.guard import guarded
 from app.i18n import current_lang, t
 from app.session import page_actor
+from app.style import inject_uploader_texts
 from citygrid.settings import get_settings
 from db.queries import loads
 from db.summary import layer_counts
@@ -40,6 +41,8 @@ def _upload_form() -> None:
         return
     lang = current_lang()
     max_mb = get_settings().max_upload_mb
+    if lang == "zh":
+        inject_uploader_texts(browse=t("upload.browse"))
     with st.form("upload", clear_on_submit=False):
         layer = st.selectbox(
             t("data.upload.layer"),
