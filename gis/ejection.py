@@ -29,6 +29,13 @@ class Unit:
     vertices: NDArray[np.intp]
     weight: float
     targets: tuple[int, ...]
+    #: Two units bound for the same part are moved together; each hangs on by its own.
+    groups: tuple[NDArray[np.intp], ...] = ()
+
+    @property
+    def pieces(self) -> int:
+        """How many units move together (1 or 2)."""
+        return max(len(self.groups), 1)
 
 
 @dataclass
@@ -92,21 +99,34 @@ class Parts:
         graph = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(rest),) * 2)
         return bool(connected_components(graph, directed=False)[0] == 1)
 
-    def attach(self, unit: Unit, r: int) -> set[int]:
-        """Vertices of part r that ``unit`` touches: what holds it to r once moved."""
-        touching = np.concatenate(
-            [self.indices[self.indptr[v] : self.indptr[v + 1]] for v in unit.vertices]
-        )
-        return {int(u) for u in touching if self.labels[u] == r}
+    def attach(self, unit: Unit, r: int) -> list[set[int]]:
+        """Vertices of part r that hold ``unit`` to r once moved, one set per unit moved:
+        r must keep at least one vertex of each set."""
+        out = []
+        for group in unit.groups or (unit.vertices,):
+            touching = np.concatenate(
+                [self.indices[self.indptr[v] : self.indptr[v + 1]] for v in group]
+            )
+            out.append({int(u) for u in touching if self.labels[u] == r})
+        return out
 
 
 def find_chain(
-    parts: Parts, p: int, *, ceiling: float, floor: float, max_moves: int = 5, budget: int = 400
+    parts: Parts,
+    p: int,
+    *,
+    ceiling: float,
+    floor: float,
+    start_ceiling: float | None = None,
+    start_floor: float | None = None,
+    max_moves: int = 5,
+    budget: int = 400,
 ) -> list[tuple[Unit, int]] | None:
     """Moves (unit, to part) that bring part p to or under ``ceiling``, or None.
 
     Every part on the chain ends between ``floor`` and ``ceiling`` (a part already
-    under ``floor`` is not taken lower). Chains of one move are tried first, then two,
+    under ``floor`` is not taken lower); p itself under ``start_ceiling`` and, if it
+    must shed much, down to ``start_floor`` when given. Chains of one move are tried first, then two,
     up to ``max_moves``; ``budget`` bounds the units looked at in each round.
 
     Examples
@@ -123,9 +143,13 @@ def find_chain(
     [([3], 1)]
     """
     search = _Search(parts, ceiling=ceiling, floor=floor, start=int(p))
+    if start_ceiling is not None:
+        search.start_ceiling = start_ceiling
+    if start_floor is not None:
+        search.start_floor = min(search.start_floor, start_floor)
     for depth in range(1, max_moves + 1):
         search.left = budget
-        found = search.run(int(p), 0.0, set(), {int(p)}, depth)
+        found = search.run(int(p), 0.0, [], {int(p)}, depth)
         if found is not None:
             return found
     return None
@@ -140,32 +164,56 @@ class _Search:
         self.floor = floor
         self.start = start
         self.start_floor = min(floor, float(parts.loads[start]))
+        self.start_ceiling = ceiling
         self.cache: dict[int, list[Unit]] = {}
+        self.whole: dict[tuple[int, ...], bool] = {}
         self.left = 0
 
     def units(self, q: int) -> list[Unit]:
+        """q's units, and pairs of them bound for the same part, lightest first."""
         if q not in self.cache:
-            self.cache[q] = self.parts.units(q)
+            singles = self.parts.units(q)
+            both = []
+            for i, a in enumerate(singles):
+                for b in singles[i + 1 :]:
+                    common = tuple(sorted(set(a.targets) & set(b.targets)))
+                    if common and not np.isin(a.vertices, b.vertices).any():
+                        vertices = np.concatenate([a.vertices, b.vertices])
+                        groups = (a.vertices, b.vertices)
+                        both.append(Unit(vertices, a.weight + b.weight, common, groups))
+            self.cache[q] = sorted([*singles, *both], key=lambda u: u.weight)
         return self.cache[q]
 
+    def keeps_together(self, q: int, unit: Unit) -> bool:
+        """Whether q stays connected without ``unit`` (a single unit always does)."""
+        if unit.pieces == 1:
+            return True
+        key = (q, *unit.vertices.tolist())
+        if key not in self.whole:
+            self.whole[key] = self.parts.connected_without(q, set(key[1:]))
+        return self.whole[key]
+
     def run(
-        self, q: int, gained: float, held: set[int], seen: set[int], moves: int
+        self, q: int, gained: float, held: list[set[int]], seen: set[int], moves: int
     ) -> list[tuple[Unit, int]] | None:
         """Part q, having received ``gained`` (held by the vertices ``held``), sheds a
         unit; None if no chain of at most ``moves`` moves gets everyone within limits."""
         loads, ceiling = self.parts.loads, self.ceiling
         now = float(loads[q]) + gained
         bottom = self.start_floor if q == self.start else min(self.floor, float(loads[q]))
+        top = self.start_ceiling if q == self.start else ceiling
         for unit in self.units(q):
-            if unit.weight < now - ceiling - _EPS:
+            if unit.weight < now - top - _EPS:
                 continue  # too light to bring q under the ceiling
             if now - unit.weight < bottom - _EPS:
                 break  # the rest are heavier still
-            if held and held <= set(unit.vertices.tolist()):
+            if _cuts_off(held, unit.vertices):
                 continue  # it would cut off what q just received
             self.left -= 1
             if self.left < 0:
                 return None
+            if not self.keeps_together(q, unit):
+                continue
             fits = [r for r in unit.targets if r not in seen]
             for r in fits:
                 if loads[r] + unit.weight <= ceiling + _EPS:
@@ -177,22 +225,29 @@ class _Search:
                 rest = self.run(r, unit.weight, held_r, seen | {r}, moves - 1)
                 if rest is not None:
                     return [(unit, r), *rest]
-        return self.two_units(q, now, bottom, held, seen)
+        return self.two_units(q, now=now, bottom=bottom, top=top, held=held, seen=seen)
 
     def two_units(
-        self, q: int, now: float, bottom: float, held: set[int], seen: set[int]
+        self,
+        q: int,
+        *,
+        now: float,
+        bottom: float,
+        top: float,
+        held: list[set[int]],
+        seen: set[int],
     ) -> list[tuple[Unit, int]] | None:
         """Two units of q, each taken by a neighbour with room, when no single one is
         heavy enough; q must stay connected (and hold on to what it received)."""
         loads, ceiling = self.parts.loads, self.ceiling
-        units = self.units(q)
+        units = [u for u in self.units(q) if u.pieces == 1]
         for i, a in enumerate(units):
             for b in units[i + 1 :]:
                 weight = a.weight + b.weight
-                if weight < now - ceiling - _EPS or now - weight < bottom - _EPS:
+                if weight < now - top - _EPS or now - weight < bottom - _EPS:
                     continue
                 both = set(a.vertices.tolist()) | set(b.vertices.tolist())
-                if len(both) < len(a.vertices) + len(b.vertices) or (held and held <= both):
+                if len(both) < len(a.vertices) + len(b.vertices) or _cuts_off(held, both):
                     continue
                 self.left -= 1
                 if self.left < 0:
@@ -204,3 +259,9 @@ class _Search:
                         if room[rb] >= need - _EPS and self.parts.connected_without(q, both):
                             return [(a, ra), (b, rb)]
         return None
+
+
+def _cuts_off(held: list[set[int]], leaving: NDArray[np.intp] | set[int]) -> bool:
+    """Whether the vertices ``leaving`` take with them all that holds some unit received."""
+    gone = set(leaving.tolist()) if isinstance(leaving, np.ndarray) else leaving
+    return any(h <= gone for h in held)

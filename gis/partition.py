@@ -42,8 +42,10 @@ from gis.errors import DataError
 from gis.recombination import Recombiner
 
 _EPS = 1e-9
-#: Starts at most (other METIS and refinement seeds) when a refinement stalls above target.
-_ATTEMPTS = 3
+#: Starts (other METIS and refinement seeds) when a refinement stalls above target: the
+#: share of the time limit by which each must end. A start stuck in a corner of the
+#: network that random cuts cannot reach is often beaten by a fresh one in less time.
+_SHARES = (0.45, 0.75, 1.0)
 #: Diffusion passes at most, each while it still evens the loads out markedly.
 _DIFFUSIONS = 4
 #: Flows smaller than this share of the mean load are left to the recombinations.
@@ -163,9 +165,12 @@ def balanced_partition(
     # possible (the notes still measure against the target asked for)
     locked_load = np.bincount(lock[lock >= 0], weights=w[lock >= 0], minlength=n_parts)
     hi = max(hi, float(w.max()), float(locked_load.max()))
-    deadline = started + time_limit_s
     best: Recombiner | None = None
-    for attempt in range(_ATTEMPTS):
+    timed_out = False
+    for attempt, share in enumerate(_SHARES):
+        until = started + share * time_limit_s
+        if best is not None and (best.loads.max() <= hi + _EPS or time.perf_counter() >= until):
+            break
         start = seed + 7919 * attempt
         if (lock >= 0).any():
             labels = _initial_locked(adj, w, lock, n_parts=n_parts, seed=start)
@@ -177,25 +182,15 @@ def balanced_partition(
         labels = _seed_empty(
             adj, w, labels, lock, comp=comp, counts=counts, home=home, n_parts=n_parts
         )
-        ref = Recombiner(adj, w, labels, lock, n_parts, seed=start, deadline=deadline)
+        ref = Recombiner(adj, w, labels, lock, n_parts, seed=start, deadline=until)
         means = _piece_means(labels, comp, comp_load, mean=mean, n_parts=n_parts)
-        spread = float(((ref.loads - means) ** 2).sum())
-        for _ in range(_DIFFUSIONS):  # each pass on the flow left by the last
-            ref.diffuse(means=means, min_flow=_MIN_FLOW * mean)
-            before, spread = spread, float(((ref.loads - means) ** 2).sum())
-            if spread > 0.7 * before or ref.loads.max() <= hi:
-                break
-        ref.push(hi=hi, lo=lo)
-        ref.repair(hi=hi, lo=lo)
+        _refine(ref, means=means, hi=hi, lo=lo, min_flow=_MIN_FLOW * mean)
+        timed_out |= ref.out_of_time()
         if best is None or ref.loads.max() < best.loads.max():
             best = ref
-        now = time.perf_counter()
-        # a fresh start only when this one got stuck and another fits in the time left
-        if best.loads.max() <= hi + _EPS or now + (now - started) / (attempt + 1) > deadline:
-            break
     assert best is not None
+    best.deadline = started + time_limit_s
     best.pull(lo=lo, ceiling=max(hi, float(best.loads.max())), max_tries=2 * n_parts)
-    timed_out = best.out_of_time()
     labels = np.asarray(best.labels, dtype=np.intp)
     ok = labels >= 0
     loads = np.bincount(labels[ok], weights=w[ok], minlength=n_parts).astype(np.float64)
@@ -207,6 +202,20 @@ def balanced_partition(
             "the target; allow more time or relax the target"
         )
     return Partition(result.labels, result.loads, result.pieces, max_imbalance, tuple(notes))
+
+
+def _refine(
+    ref: Recombiner, *, means: NDArray[np.float64], hi: float, lo: float, min_flow: float
+) -> None:
+    """Diffuse while that evens the loads out markedly, then recombine and repair."""
+    spread = float(((ref.loads - means) ** 2).sum())
+    for _ in range(_DIFFUSIONS):  # each pass on the flow left by the last
+        ref.diffuse(means=means, min_flow=min_flow)
+        before, spread = spread, float(((ref.loads - means) ** 2).sum())
+        if spread > 0.7 * before or ref.loads.max() <= hi:
+            break
+    ref.push(hi=hi, lo=lo)
+    ref.repair(hi=hi, lo=lo)
 
 
 def _validate(

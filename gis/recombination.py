@@ -427,13 +427,15 @@ class Recombiner:
                 out.append(r)
         return out
 
-    def relieve(self, p: int, *, hi: float, lo: float) -> NDArray[np.intp] | None:
+    def relieve(
+        self, p: int, *, hi: float, lo: float, thorough: bool = True
+    ) -> NDArray[np.intp] | None:
         """Lower part p's load; the parts changed, or None.
 
         First by recombining p with a light neighbour, then by an exact ejection chain
-        (:func:`gis.ejection.find_chain`), then by recombining a region around p, and at
-        last with a heavier neighbour. No part ends heavier than p was, nor below ``lo``
-        unless one of those recombined already was.
+        (:func:`gis.ejection.find_chain`), then (``thorough``) by recombining a region
+        around p, and at last with a heavier neighbour. No part ends heavier than p
+        was, nor below ``lo`` unless one of those recombined already was.
         """
         top = float(self.loads[p])
         ceiling = top - max(_EPS, 1e-6 * top)
@@ -446,7 +448,7 @@ class Recombiner:
             for unit, r in chain:
                 self.apply(unit.vertices, np.full(len(unit.vertices), r, dtype=np.intp))
             return np.asarray([p, *(r for _, r in chain)], dtype=np.intp)
-        if self._recombine(
+        if thorough and self._recombine(
             [*self._regions(p), *pairs[len(light) :]], hi=hi, lo=lo, ceiling=ceiling
         ):
             return self._last
@@ -485,6 +487,8 @@ class Recombiner:
                 return
             p = int(over[np.argmax(self.loads[over])])
             changed = self.relieve(p, hi=hi, lo=lo)
+            if changed is None and p not in failed:
+                changed = self._make_room(p, hi=hi, lo=lo)
             if changed is None:
                 stuck.add(p)
                 failed[p] = failed.get(p, 0) + 1
@@ -492,9 +496,60 @@ class Recombiner:
                 near = set(changed.tolist()) | set(self.neighbours(changed).tolist())
                 stuck -= {q for q in near if failed.get(q, 0) < MAX_FAILS}
 
+    def _make_room(self, p: int, *, hi: float, lo: float) -> NDArray[np.intp] | None:
+        """Move a unit out of p after relieving its receiver to make room for it.
+
+        Where the parts around p are nearly full, no move out of p fits as things
+        stand; a receiver lowered to ``hi`` less the unit's weight takes the unit.
+        """
+        excess = float(self.loads[p]) - hi
+        bottom = min(lo, float(self.loads[p]))
+        for unit in self._parts.units(p):
+            if unit.weight < excess - _EPS:
+                continue
+            if float(self.loads[p]) - unit.weight < bottom - _EPS:
+                break
+            for r in unit.targets:
+                room = hi - unit.weight
+                if self.out_of_time() or room <= lo:
+                    return None
+                if self.loads[r] > room + _EPS:
+                    self._lower(r, room=room, hi=hi, lo=lo)
+                if self.loads[r] > room + _EPS:
+                    continue
+                for again in self._parts.units(p):  # p is as it was; its units may not be
+                    if np.array_equal(again.vertices, unit.vertices) and r in again.targets:
+                        self.apply(unit.vertices, np.full(len(unit.vertices), r, dtype=np.intp))
+                        return np.asarray([p, r], dtype=np.intp)
+        return None
+
+    def _lower(self, r: int, *, room: float, hi: float, lo: float) -> bool:
+        """Bring part r to ``room`` or under, its neighbours staying under ``hi``: by a
+        recombination with a neighbour aimed there, or by an exact ejection chain."""
+        start = float(self.loads[r])
+        for q in self.neighbours(np.asarray([r])):
+            if self.out_of_time() or self.loads[q] + start - room > hi:
+                break  # neighbours come lightest first: the rest have less room still
+            region = np.asarray([r, q], dtype=np.intp)
+            found = self.propose(
+                region, ceiling=hi, floor=lo, aim=max(lo, room - 0.5 * (room - lo))
+            )
+            if found is not None:
+                idx, new = found
+                if float(self.w[idx][new == r].sum()) <= room + _EPS:
+                    self.apply(idx, new)
+                    return True
+        chain = find_chain(self._parts, r, ceiling=hi, floor=lo, start_ceiling=room)
+        if chain is None:
+            return False
+        for unit, q in chain:
+            self.apply(unit.vertices, np.full(len(unit.vertices), q, dtype=np.intp))
+        return True
+
     def repair(self, *, hi: float, lo: float) -> None:
         """Bring parts still above ``hi`` under it by ejection chains of exact moves
-        (:func:`gis.ejection.find_chain`), none taking a part below ``lo``."""
+        (:func:`gis.ejection.find_chain`), none taking a part below ``lo`` but the part
+        relieved, which may go as low as the lightest part there is."""
         failed: set[int] = set()
         while not self.out_of_time():
             over = np.flatnonzero(self.loads > hi + _EPS)
@@ -502,7 +557,13 @@ class Recombiner:
             if len(over) == 0:
                 return
             p = int(over[np.argmax(self.loads[over])])
-            chain = find_chain(self._parts, p, ceiling=hi, floor=lo)
+            chain = find_chain(
+                self._parts,
+                p,
+                ceiling=hi,
+                floor=lo,
+                start_floor=float(self.loads[self.loads > 0].min()),
+            )
             if chain is None:
                 failed.add(p)
                 continue

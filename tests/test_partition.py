@@ -288,3 +288,31 @@ def test_an_ejection_chain_never_moves_a_locked_segment_or_goes_too_low() -> Non
     assert find_chain(parts, 0, ceiling=3.0, floor=1.0) is None
     parts.lock[2] = -1
     assert find_chain(parts, 0, ceiling=3.0, floor=2.5) is None  # A would end at 2.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 7])  # 7: two units moved together, each held
+def test_ejection_chains_keep_every_part_connected(seed: int) -> None:
+    adj = _street_network(900, seed)
+    n = adj.shape[0]
+    start = balanced_partition(adj, np.ones(n), n_parts=30, seed=seed).labels
+    rng = np.random.default_rng(seed)
+    w = rng.gamma(2.0, 0.5, n)
+    lock = np.where(rng.random(n) < 0.1, start, -1)
+    labels = start.copy()
+    loads = np.bincount(labels, weights=w, minlength=30)
+    parts = Parts(adj.indptr, adj.indices, w, labels, lock, loads)
+    ceiling, moved = float(np.quantile(loads, 0.7)), 0
+    for p in np.argsort(-loads):
+        if loads[p] <= ceiling:
+            break
+        chain = find_chain(parts, int(p), ceiling=ceiling, floor=0.5 * ceiling)
+        for unit, r in chain or []:
+            np.subtract.at(loads, labels[unit.vertices], w[unit.vertices])
+            loads[r] += unit.weight
+            labels[unit.vertices] = r
+            moved += 1
+        assert chain is None or loads[p] <= ceiling + 1e-9
+    assert moved > 0
+    assert _connected_parts(adj, labels)
+    assert (labels[lock >= 0] == lock[lock >= 0]).all()
+    assert np.allclose(loads, np.bincount(labels, weights=w, minlength=30))
