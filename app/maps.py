@@ -304,8 +304,26 @@ def base_map(
     _Header(_legend_css(style)).add_to(m)
     if bounds is not None and all(np.isfinite(bounds)):
         minx, miny, maxx, maxy = bounds
-        m.fit_bounds([[miny, minx], [maxy, maxx]])
+        _FitBounds([[miny, minx], [maxy, maxx]]).add_to(m)
     return m
+
+
+class _FitBounds(MacroElement):
+    """Fit the map to bounds at once. folium's fit_bounds animates the zoom, which lands
+    after the map's later scripts ran (and would undo a view :class:`KeepView` restores)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.fitBounds({{ this.bounds|tojson }}, {animate: false});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: list[list[float]]) -> None:
+        super().__init__()
+        self._name = "FitBounds"
+        self.bounds = [[float(v) for v in corner] for corner in bounds]
 
 
 def _bounds(*frames: gpd.GeoDataFrame | None) -> tuple[float, float, float, float] | None:
@@ -451,17 +469,21 @@ class KeepView(MacroElement):
         (function() {
             var map = {{ this._parent.get_name() }};
             var key = "citygrid-view:" + {{ this.key|tojson }};
-            try {
-                var seen = JSON.parse(window.sessionStorage.getItem(key) || "null");
-                if (seen) { map.setView([seen.lat, seen.lng], seen.zoom, {animate: false}); }
-            } catch (e) {}
-            map.on("moveend", function() {
+            var save = function() {
                 var c = map.getCenter();
                 try {
                     window.sessionStorage.setItem(
                         key, JSON.stringify({lat: c.lat, lng: c.lng, zoom: map.getZoom()}));
                 } catch (e) {}
-            });
+            };
+            var restore = function() {
+                try {
+                    var seen = JSON.parse(window.sessionStorage.getItem(key) || "null");
+                    if (seen) { map.setView([seen.lat, seen.lng], seen.zoom, {animate: false}); }
+                } catch (e) {}
+                map.on("moveend", save);
+            };
+            restore();
         })();
         {% endmacro %}
         """

@@ -122,15 +122,31 @@ def _choose(pg: Any, label: str, option_index: int = 1) -> str:
     return str(text)
 
 
+def _map_frame(pg: Any) -> Any:
+    frame = next(f for f in pg.frames if "streamlit_folium" in f.url)
+    frame.wait_for_function("() => window.map && window.__GLOBAL_DATA__", timeout=30_000)
+    return frame
+
+
+def _view(frame: Any) -> tuple[float, float, float]:
+    c = frame.evaluate(
+        "() => [window.map.getCenter().lat, window.map.getCenter().lng, window.map.getZoom()]"
+    )
+    return round(c[0], 5), round(c[1], 5), c[2]
+
+
 def test_assign_a_head_by_clicking_a_segment(server: str, page: Any) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.goto(server + "/assignment")
     wait_rendered(page, "assignment")
-    frame = next(f for f in page.frames if "streamlit_folium" in f.url)
-    frame.wait_for_function("() => window.map && window.__GLOBAL_DATA__", timeout=30_000)
+    frame = _map_frame(page)
+    # the planner zooms in; selecting a segment must leave the map where they put it
+    frame.evaluate("() => { window.map.setZoom(window.map.getZoom() + 1, {animate: false}); }")
+    page.wait_for_timeout(300)
     point = frame.evaluate(SEGMENT_POINT_JS, ["unassigned", "street"])
     assert point, "no unassigned street segment in view"
+    before = _view(frame)
     box = frame.locator(".leaflet-container").bounding_box()
     for _attempt in range(3):  # a click before the map's handlers are attached is lost
         page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
@@ -140,13 +156,20 @@ def test_assign_a_head_by_clicking_a_segment(server: str, page: Any) -> None:
         except PlaywrightTimeout:
             continue
     assert page.get_by_text("三级街长").count() >= 1, "clicking the segment selected nothing"
-    page.wait_for_timeout(1500)  # the map refits its bounds after the rerun
+    wait_rendered(page, "assignment")
+    page.wait_for_timeout(1000)  # time enough for a map that would refit its bounds
+    frame = _map_frame(page)
+    assert _view(frame) == before, "selecting a segment moved the map"
+    assert frame.evaluate("() => (window.feature_group || []).length") >= 1  # the highlight
     _shot(page, "assignment-selected")
     chosen = _choose(page, "三级街长")
     page.get_by_role("button", name="保存分配").click()
     page.wait_for_selector("text=已保存", timeout=30_000)
     assert chosen.split(" · ")[0] in page.locator('[data-testid="stAlert"]').first.inner_text()
     wait_rendered(page, "assignment")
+    page.wait_for_timeout(1000)
+    # the map is drawn anew with the new status, where the planner left it
+    assert _view(_map_frame(page)) == before, "saving moved the map"
     _shot(page, "assignment-saved")
 
 
@@ -154,8 +177,9 @@ def test_export_notice_boards(server: str, page: Any) -> None:
     page.goto(server + "/assignment")
     wait_rendered(page, "assignment")
     page.get_by_role("tab", name="公示牌").click()
+    page.wait_for_selector(".cg-board", timeout=30_000)
     page.get_by_role("button", name="下载公示牌（PDF，每页一块）").click()
-    link = page.get_by_role("button", name="⬇ notice-boards.pdf")
+    link = page.get_by_role("button", name="⬇ notice-boards-zh.pdf")
     link.wait_for(timeout=60_000)
     with page.expect_download() as download:
         link.click()
@@ -168,3 +192,27 @@ def test_export_notice_boards(server: str, page: Any) -> None:
 
         subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(target),
                         str(ARTIFACTS / "notice-board")], check=True)  # fmt: skip
+
+
+def test_notice_board_preview_in_english(server: str, page: Any) -> None:
+    page.goto(server + "/assignment?lang=en")
+    tab = page.get_by_role("tab", name="Notice boards")
+    tab.wait_for(timeout=120_000)
+    tab.click()
+    card = page.locator(".cg-board")
+    card.wait_for(timeout=30_000)
+    text = card.inner_text()
+    assert "Street Head Notice Board" in text and "Complaints hotline" in text
+    assert "路段街长公示牌" not in text and "监督投诉电话" not in text
+    _shot(page, "assignment-boards-en")
+
+
+def test_uploader_speaks_chinese(server: str, page: Any) -> None:
+    page.goto(server + "/data")
+    wait_rendered(page, "data")
+    zone = page.locator('[data-testid="stFileUploaderDropzone"]').first
+    assert zone.locator('button [data-testid="stMarkdownContainer"]').is_hidden()  # "Upload"
+    assert "选择文件" in zone.locator("button [data-has-shortcut]").evaluate(
+        "e => getComputedStyle(e, '::after').content"
+    )
+    assert page.locator('[data-testid="stFileUploaderDropzoneInstructions"]').first.is_hidden()
