@@ -8,6 +8,7 @@ screen's type scale (readable from 5 m).
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 from collections.abc import Sequence
@@ -56,15 +57,16 @@ def lines(
     frame: pd.DataFrame,
     *,
     labels: Sequence[str],
-    width: int = 640,
-    height: int = 230,
+    width: int = 460,
+    height: int = 220,
     date_format: str = "%m-%d",
 ) -> str:
-    """A line per column of ``frame`` (indexed by day), with gridlines, axes and legend.
+    """A line per column of ``frame`` (indexed by day), with gridlines, axes and legend,
+    as an ``<img>`` of an SVG drawing.
 
     ``labels`` name the columns in the legend, in order; colours follow :data:`SERIES`.
     """
-    left, right, top_pad, bottom = 44, 12, 34, 28
+    left, right, top_pad, bottom = 40, 14, 34, 26
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     n = len(frame)
     peak = float(frame.to_numpy().max()) if n else 0.0
@@ -85,9 +87,10 @@ def lines(
             f'stroke="{GRID}"/><text x="{left - 6}" y="{y(value) + 5:.1f}" fill="{MUTED}" '
             f'font-size="14" text-anchor="end">{value:g}</text>'
         )
-    every = max(1, math.ceil(n / 8))
+    every = max(1, math.ceil(n / 6))
     for i, day in enumerate(frame.index):
-        if i % every == 0 or i == n - 1:
+        # every few days, and the last day unless it would overprint the one before
+        if i % every == 0 or (i == n - 1 and i % every >= every / 2):
             parts.append(
                 f'<text x="{x(i):.1f}" y="{height - 8}" fill="{MUTED}" font-size="14" '
                 f'text-anchor="middle">{html.escape(pd.Timestamp(day).strftime(date_format))}</text>'
@@ -96,17 +99,24 @@ def lines(
         colour = SERIES[j % len(SERIES)]
         points = " ".join(f"{x(i):.1f},{y(float(v)):.1f}" for i, v in enumerate(frame[column]))
         dots = "".join(
-            f'<circle cx="{x(i):.1f}" cy="{y(float(v)):.1f}" r="2.6" fill="{colour}"/>'
+            f'<circle cx="{x(i):.1f}" cy="{y(float(v)):.1f}" r="2.2" fill="{colour}"/>'
             for i, v in enumerate(frame[column])
         )
         parts.append(
             f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="3" '
             f'stroke-linejoin="round"/>{dots}'
-            f'<circle cx="{left + 8 + 110 * j}" cy="14" r="6" fill="{colour}"/>'
-            f'<text x="{left + 20 + 110 * j}" y="19" fill="{FG}" font-size="15">'
+            f'<circle cx="{left + 8 + 100 * j}" cy="14" r="6" fill="{colour}"/>'
+            f'<text x="{left + 20 + 100 * j}" y="19" fill="{FG}" font-size="16">'
             f"{html.escape(str(label))}</text>"
         )
+    svg = (
+        f'<svg viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" '
+        f"font-family=\"'Noto Sans CJK SC','WenQuanYi Micro Hei',sans-serif\">"
+        f"{''.join(parts)}</svg>"
+    )
+    # as an image: st.html keeps HTML but drops inline SVG
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
     return (
-        f'<svg class="cg-lines" viewBox="0 0 {width} {height}" width="100%" role="img" '
-        f'xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'
+        f'<img class="cg-lines" alt="{html.escape(" / ".join(map(str, labels)))}" '
+        f'src="data:image/svg+xml;base64,{data}">'
     )

@@ -51,7 +51,7 @@ BIG_SCREEN_CSS = """
 .cg-bar .t { height: 1.05rem; }
 .cg-bar .b { display: block; height: 100%; border-radius: 0 3px 3px 0; min-width: 2px; }
 .cg-bar .v { color: #e6eefc; font-variant-numeric: tabular-nums; }
-.cg-lines { display: block; margin: .2rem 0 .4rem 0; }
+.cg-lines { display: block; width: 100%; height: auto; margin: .2rem 0 .4rem 0; }
 .cg-pending { color: #6f93c4; font-size: 1.1rem; padding: 1.5rem 0; text-align: center; }
 </style>
 """

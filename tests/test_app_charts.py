@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pandas as pd
@@ -17,10 +18,19 @@ def test_bars_are_scaled_to_the_longest_and_sorted() -> None:
     assert "&lt;b&gt;x&lt;/b&gt;" in out and "<b>x</b>" not in out
 
 
+def _svg(img: str) -> str:
+    """The SVG drawing inside the ``<img>`` that charts.lines returns."""
+    match = re.fullmatch(
+        r'<img class="cg-lines" alt="[^"]*" src="data:image/svg\+xml;base64,([^"]+)">', img
+    )
+    assert match, img[:80]
+    return base64.b64decode(match.group(1)).decode("utf-8")
+
+
 def test_lines_draw_one_series_per_column_with_round_gridlines() -> None:
     days = pd.date_range("2025-06-01", periods=30, freq="D", name="day")
     frame = pd.DataFrame({"new": range(30), "closed": [3] * 30}, index=days)
-    svg = charts.lines(frame, labels=["新增", "<结案>"])
+    svg = _svg(charts.lines(frame, labels=["新增", "<结案>"]))
     assert svg.startswith("<svg") and svg.count("<polyline") == 2
     assert svg.count("<circle") == 2 * 30 + 2  # every day of both series, and the legend
     ticks = re.findall(r'text-anchor="end">([0-9.]+)<', svg)
@@ -31,7 +41,7 @@ def test_lines_draw_one_series_per_column_with_round_gridlines() -> None:
 
 def test_an_empty_or_flat_trend_still_draws() -> None:
     days = pd.date_range("2025-06-01", periods=3, freq="D", name="day")
-    flat = charts.lines(pd.DataFrame({"new": [0, 0, 0]}, index=days), labels=["新增"])
+    flat = _svg(charts.lines(pd.DataFrame({"new": [0, 0, 0]}, index=days), labels=["新增"]))
     assert "nan" not in flat and flat.count("<polyline") == 1
-    empty = charts.lines(pd.DataFrame({"new": []}, index=days[:0]), labels=["新增"])
+    empty = _svg(charts.lines(pd.DataFrame({"new": []}, index=days[:0]), labels=["新增"]))
     assert "nan" not in empty and "<svg" in empty
