@@ -91,9 +91,10 @@ def lines(
     for i, day in enumerate(frame.index):
         # every few days, and the last day unless it would overprint the one before
         if i % every == 0 or (i == n - 1 and i % every >= every / 2):
+            anchor = "start" if i == 0 else "end" if i == n - 1 else "middle"
             parts.append(
                 f'<text x="{x(i):.1f}" y="{height - 8}" fill="{MUTED}" font-size="14" '
-                f'text-anchor="middle">{html.escape(pd.Timestamp(day).strftime(date_format))}</text>'
+                f'text-anchor="{anchor}">{html.escape(pd.Timestamp(day).strftime(date_format))}</text>'
             )
     for j, (column, label) in enumerate(zip(frame.columns, labels, strict=True)):
         colour = SERIES[j % len(SERIES)]
