@@ -49,7 +49,7 @@ _SHARES = (0.45, 0.75, 1.0)
 #: Diffusion passes at most, each while it still evens the loads out markedly.
 _DIFFUSIONS = 4
 #: Flows smaller than this share of the mean load are left to the recombinations.
-_MIN_FLOW = 0.01
+_MIN_FLOW = 0.02
 # METIS's allowed imbalance in 1/1000; tighter than its default (30) gives the refinement
 # fewer parts to fix, and tighter still makes contiguous METIS parts ragged.
 _UFACTOR = 10

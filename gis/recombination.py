@@ -178,10 +178,13 @@ class Recombiner:
         off = (np.arange(n_trees, dtype=np.intp) * n)[:, None]
         weight = 1.0 + sub.tier[None, :] + self.rng.random((n_trees, len(sub.ei)))
         roots = np.arange(n_trees, dtype=np.intp) * n + self.rng.integers(0, n, n_trees)
+        # rows come sorted (tree by tree, ``ei`` ascending, the super-root last), so the
+        # matrix is built as CSR directly, without COO's sort
         rows = np.concatenate([(sub.ei + off).ravel(), np.full(n_trees, big, dtype=np.intp)])
         cols = np.concatenate([(sub.ej + off).ravel(), roots])
         data = np.concatenate([weight.ravel(), np.ones(n_trees)])
-        graph = sp.csr_matrix((data, (rows, cols)), shape=(big + 1, big + 1))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=big + 1))])
+        graph = sp.csr_matrix((data, cols, indptr), shape=(big + 1, big + 1))
         tree = minimum_spanning_tree(graph)
         order, pred = breadth_first_order(tree, big, directed=False, return_predecessors=True)
         if len(order) < big + 1:
@@ -190,12 +193,14 @@ class Recombiner:
         anc[big] = big
         cand = np.flatnonzero(anc[:big] != big)  # cutting above a root splits nothing
         values = np.column_stack([sub.w, sub.locks, sub.own])
-        acc = np.vstack([np.tile(values, (n_trees, 1)), np.zeros((1, values.shape[1]))])
+        width = values.shape[1]
+        acc = np.vstack([np.tile(values, (n_trees, 1)), np.zeros((1, width))])
+        column = np.arange(width)
         jumps = []
         while not (anc == big).all():  # subtree sums by pointer doubling
             jumps.append(anc)
-            for c in range(acc.shape[1]):
-                acc[:, c] += np.bincount(anc, weights=acc[:, c], minlength=big + 1)
+            slots = (anc[:, None] * width + column).ravel()
+            acc += np.bincount(slots, weights=acc.ravel(), minlength=acc.size).reshape(acc.shape)
             anc = anc[anc]
         sums = acc[cand]
         share = total / k
@@ -204,8 +209,8 @@ class Recombiner:
             piece_sums = sums if inside else values.sum(axis=0)[None, :] - sums
             piece = piece_sums[:, 0]
             held = piece_sums[:, 1 : 1 + n_locks]
-            whole = np.isclose(held, lock_total[None, :]) & (lock_total[None, :] > 0)
-            none = np.isclose(held, 0.0)
+            whole = (np.abs(held - lock_total[None, :]) < 0.5) & (lock_total[None, :] > 0)
+            none = held < 0.5  # counts of locked vertices, summed as floats
             taken = whole.sum(axis=1)
             ok = (whole | none).all(axis=1) & (taken <= 1) & (n_locks - taken <= k - 1)
             ok &= (piece >= floor - _EPS) & (piece <= ceiling + _EPS)
