@@ -190,7 +190,12 @@ def balanced_partition(
             best = ref
     assert best is not None
     best.deadline = started + time_limit_s
-    best.pull(lo=lo, ceiling=max(hi, float(best.loads.max())), max_tries=2 * n_parts)
+    ceiling = max(hi, float(best.loads.max()))
+    # the lightest parts last: a diffusion pass fills light areas from afar (no part
+    # above the ceiling), then single light parts take load from their neighbours
+    means = _piece_means(best.labels, comp, comp_load, mean=mean, n_parts=n_parts)
+    best.diffuse(means=means, min_flow=_MIN_FLOW * mean, hi=ceiling)
+    best.pull(lo=lo, ceiling=ceiling, max_tries=2 * n_parts)
     labels = np.asarray(best.labels, dtype=np.intp)
     ok = labels >= 0
     loads = np.bincount(labels[ok], weights=w[ok], minlength=n_parts).astype(np.float64)
@@ -209,8 +214,8 @@ def _refine(
 ) -> None:
     """Diffuse while that evens the loads out markedly, then recombine and repair."""
     spread = float(((ref.loads - means) ** 2).sum())
-    for _ in range(_DIFFUSIONS):  # each pass on the flow left by the last
-        ref.diffuse(means=means, min_flow=min_flow)
+    for _ in range(_DIFFUSIONS if ref.loads.max() > hi else 0):  # on the flow the last left
+        ref.diffuse(means=means, min_flow=min_flow, hi=hi)
         before, spread = spread, float(((ref.loads - means) ** 2).sum())
         if spread > 0.7 * before or ref.loads.max() <= hi:
             break

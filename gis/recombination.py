@@ -36,8 +36,11 @@ from scipy.sparse.linalg import spsolve
 from gis.ejection import Parts, find_chain
 
 _EPS = 1e-9
-#: Region sizes (in parts) tried around a heavy part that no pair can relieve.
-REGION_SIZES = (3, 4, 6, 9, 13)
+#: Region sizes (in parts) tried around a heavy part that no pair can relieve; larger
+#: regions were tried too and seldom paid for the time their failures took.
+REGION_SIZES = (3, 4, 6)
+#: Parts at most in a ring of neighbours around a heavy part.
+RING_PARTS = 8
 #: Trees drawn per cut: a first batch, and a larger one when no cut fits.
 TREES = (12, 36)
 #: Fresh tries at cutting a region of more than two parts.
@@ -351,7 +354,7 @@ class Recombiner:
 
     # --- balancing --------------------------------------------------------------------
 
-    def diffuse(self, *, means: NDArray[np.float64], min_flow: float) -> None:
+    def diffuse(self, *, means: NDArray[np.float64], min_flow: float, hi: float) -> None:
         """Move load from heavy parts towards light ones along the least-squares flow.
 
         The flow on the graph of parts (parts joined where they touch) that evens the
@@ -361,6 +364,8 @@ class Recombiner:
         each hands on what it received; every hand-over recombines two neighbours,
         aiming at the flow, and only cuts that bring the giver nearer to it are kept.
         ``means`` is the load each part should carry; flows under ``min_flow`` are left.
+        No hand-over makes the receiver heavier than ``hi`` or the giver, whichever is
+        more: a part whose onward flow fails must not end as the heaviest.
         """
         a, b = self.labels[self._erow], self.labels[self._ecol]
         keep = (a != b) & (a >= 0) & (b >= 0)
@@ -389,7 +394,7 @@ class Recombiner:
                 move = amount[e] * excess / float(amount[out[j:]].sum())
                 q = int(dst[e])
                 region = np.asarray([p, q], dtype=np.intp)
-                top = float(self.loads[region].max()) + move
+                top = max(hi, float(self.loads[p]))
                 found = self.propose(
                     region, ceiling=top, floor=0.0, aim=float(self.loads[p]) - move
                 )
@@ -417,7 +422,7 @@ class Recombiner:
         rings: list[NDArray[np.intp]] = []
         ring = np.asarray([p], dtype=np.intp)
         for _ in range(2):
-            around = self.neighbours(ring)[: REGION_SIZES[-1] - len(ring)]
+            around = self.neighbours(ring)[: RING_PARTS - len(ring)]
             if len(around) == 0:
                 break
             ring = np.concatenate([ring, around])
@@ -471,7 +476,10 @@ class Recombiner:
             if mean >= ceiling:
                 continue
             floor = max(0.0, min(float(self.loads[region].min()), lo))
-            for cap in (min(hi, ceiling), ceiling) if mean <= hi else (ceiling,):
+            # a pair within the target if it can hold it, else (and any larger region) at
+            # least lighter than p: the target first seldom pays for more than two parts
+            pair_fits = len(region) == 2 and mean <= hi
+            for cap in (min(hi, ceiling), ceiling) if pair_fits else (ceiling,):
                 found = self.propose(region, ceiling=cap, floor=floor)
                 if found is not None:
                     self.apply(*found)
@@ -576,9 +584,10 @@ class Recombiner:
                 self.apply(unit.vertices, np.full(len(unit.vertices), r, dtype=np.intp))
 
     def pull(self, *, lo: float, ceiling: float, max_tries: int) -> None:
-        """Raise parts below ``lo`` by recombining them with heavier neighbours, never
-        above ``ceiling``. Fairness for the lightest heads, not the target itself:
-        ``max_tries`` and the deadline bound it."""
+        """Raise parts below ``lo``, the lightest first, never above ``ceiling``: by
+        recombining one with a heavier neighbour, or by taking a unit of border segments
+        from one (:meth:`gis.ejection.Parts.units`). Fairness for the lightest heads, not
+        the target itself: ``max_tries`` and the deadline bound it."""
         stuck: set[int] = set()
         for _ in range(max_tries):
             if self.out_of_time():
@@ -588,19 +597,32 @@ class Recombiner:
             if len(under) == 0:
                 return
             d = int(under[np.argmin(self.loads[under])])
-            low = float(self.loads[d])
-            done = False
-            for q in self.neighbours(np.asarray([d]))[::-1]:
-                region = np.asarray([d, q], dtype=np.intp)
-                mean = float(self.loads[region].mean())
-                if mean <= low + _EPS:
-                    break
-                floor = low + min(1e-6 * mean, (mean - low) / 2)
-                found = self.propose(region, ceiling=ceiling, floor=floor)
-                if found is not None:
-                    self.apply(*found)
-                    stuck -= {d, int(q)}
-                    done = True
-                    break
-            if not done:
+            q = self._raise(d, ceiling=ceiling)
+            if q is None:
                 stuck.add(d)
+            else:
+                stuck -= {d, q}
+
+    def _raise(self, d: int, *, ceiling: float) -> int | None:
+        """Move load into part d from a heavier neighbour; that neighbour, or None."""
+        low = float(self.loads[d])
+        heavier = [int(q) for q in self.neighbours(np.asarray([d]))[::-1]]
+        for q in heavier:
+            region = np.asarray([d, q], dtype=np.intp)
+            mean = float(self.loads[region].mean())
+            if mean <= low + _EPS:
+                break
+            floor = low + min(1e-6 * mean, (mean - low) / 2)
+            found = self.propose(region, ceiling=ceiling, floor=floor)
+            if found is not None:
+                self.apply(*found)
+                return q
+        for q in heavier:  # a unit whose move leaves both above d's load as it was
+            top = float(self.loads[q])
+            for unit in self._parts.units(q):
+                if top - unit.weight <= low or low + unit.weight > ceiling:
+                    break
+                if d in unit.targets:
+                    self.apply(unit.vertices, np.full(len(unit.vertices), d, dtype=np.intp))
+                    return q
+        return None

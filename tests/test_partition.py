@@ -227,7 +227,7 @@ def test_diffusion_hands_load_on_through_parts_that_are_full() -> None:
     rec = Recombiner(
         _path(40), w, labels, np.full(40, -1), 4, seed=0, deadline=time.perf_counter() + 60
     )
-    rec.diffuse(means=np.full(4, 10.0), min_flow=0.1)
+    rec.diffuse(means=np.full(4, 10.0), min_flow=0.1, hi=10.5)
     assert np.abs(rec.loads - 10.0).max() <= 1.3  # within one segment of even
     assert np.isclose(rec.loads.sum(), 40.0)
     assert np.allclose(rec.loads, np.bincount(rec.labels, weights=w))
