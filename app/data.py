@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -36,6 +39,8 @@ PAGE_TTL_S = 300
 LARGE = 3000
 #: A background result nobody asked for in this long is dropped.
 JOB_KEEP_S = 2 * PAGE_TTL_S
+#: Niceness of the thread running whole-district analyses (pages come first).
+BACKGROUND_NICE = 10
 
 
 @st.cache_resource(show_spinner=False)
@@ -160,6 +165,14 @@ def big_screen(moment: dt.datetime, scope_key: tuple[Any, ...]) -> Future[dict[s
     )
 
 
+def _yield_cpu() -> None:
+    """Lower this worker thread's CPU priority (Linux schedules threads one by one), so
+    that pages being drawn come first when the machine is busy; an analysis holding the
+    GIL then also hands it over sooner."""
+    if sys.platform.startswith("linux"):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+
+
 @st.cache_resource(show_spinner=False)
 def _background_pools() -> dict[str, ThreadPoolExecutor]:
     # Whole-district analyses (seconds each) and the big screen's queries (a second)
@@ -168,7 +181,9 @@ def _background_pools() -> dict[str, ThreadPoolExecutor]:
     # other, and the first is ready sooner alone: one worker, first come first served.
     # Threads, not processes: a worker process takes longer to start than a Gi* takes.
     return {
-        "analysis": ThreadPoolExecutor(max_workers=1, thread_name_prefix="citygrid-analysis"),
+        "analysis": ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="citygrid-analysis", initializer=_yield_cpu
+        ),
         "quick": ThreadPoolExecutor(max_workers=2, thread_name_prefix="citygrid-quick"),
     }
 

@@ -69,8 +69,9 @@ def _run() -> None:
         layout="wide",
         initial_sidebar_state="collapsed" if kiosk else "auto",
     )
-    actor = session.current_actor()
+    # first: the whole district's default analyses start while this session signs in
     data.warm_defaults()
+    actor = session.current_actor()
     st.session_state[session.PAGE_ACTOR] = actor
     if kiosk:
         if actor is None or actor.role != "kiosk":
