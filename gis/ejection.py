@@ -12,12 +12,10 @@ vertex moved, every part in the chain kept within the floor and the ceiling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.sparse.csgraph import connected_components
 
 _EPS = 1e-9
 
@@ -38,9 +36,22 @@ class Unit:
         return max(len(self.groups), 1)
 
 
+@dataclass(frozen=True)
+class _Local:
+    """A part's own graph: its vertices, their neighbours inside it, what they border."""
+
+    vertices: list[int]
+    nbrs: list[list[int]]  # positions in ``vertices``
+    border: dict[int, set[int]]  # position -> other parts it touches
+
+
 @dataclass
 class Parts:
-    """The state a chain is searched in: the graph, the weights, labels and loads."""
+    """The state a chain is searched in: the graph, the weights, labels and loads.
+
+    Parts are small (a few dozen segments), so their own graphs are walked in plain
+    Python, kept until :meth:`forget` is told a part changed.
+    """
 
     indptr: NDArray[np.intp]
     indices: NDArray[np.intp]
@@ -48,56 +59,61 @@ class Parts:
     labels: NDArray[np.intp]
     lock: NDArray[np.intp]
     loads: NDArray[np.float64]
+    _locals: dict[int, _Local] = field(default_factory=dict, repr=False)
+    _units: dict[int, list[Unit]] = field(default_factory=dict, repr=False)
+
+    def forget(self, parts: NDArray[np.intp]) -> None:
+        """Drop what was worked out for ``parts``, whose vertices changed."""
+        for q in parts.tolist():
+            self._locals.pop(q, None)
+            self._units.pop(q, None)
+
+    def local(self, q: int) -> _Local:
+        """Part q's own graph."""
+        if q not in self._locals:
+            mine = np.flatnonzero(self.labels == q).tolist()
+            pos = {v: i for i, v in enumerate(mine)}
+            nbrs: list[list[int]] = [[] for _ in mine]
+            border: dict[int, set[int]] = {}
+            for i, v in enumerate(mine):
+                for u in self.indices[self.indptr[v] : self.indptr[v + 1]].tolist():
+                    j = pos.get(u)
+                    if j is not None:
+                        nbrs[i].append(j)
+                    elif self.labels[u] >= 0:
+                        border.setdefault(i, set()).add(int(self.labels[u]))
+            self._locals[q] = _Local(mine, nbrs, border)
+        return self._locals[q]
 
     def units(self, q: int) -> list[Unit]:
         """Every unit part q could shed, lightest first."""
-        mine = np.flatnonzero(self.labels == q)
-        if len(mine) <= 1:
-            return []
-        pos = {int(v): i for i, v in enumerate(mine)}
-        rows: list[int] = []
-        cols: list[int] = []
-        border: dict[int, set[int]] = {}
-        for i, v in enumerate(mine):
-            for u in self.indices[self.indptr[v] : self.indptr[v + 1]]:
-                j = pos.get(int(u))
-                if j is not None:
-                    rows.append(i)
-                    cols.append(j)
-                elif self.labels[u] >= 0:
-                    border.setdefault(i, set()).add(int(self.labels[u]))
-        n = len(mine)
-        local = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+        if q in self._units:
+            return self._units[q]
+        part = self.local(q)
+        n = len(part.vertices)
         out = []
-        for i, targets in border.items():
-            if self.lock[mine[i]] >= 0:
+        for i, targets in part.border.items() if n > 1 else ():
+            if self.lock[part.vertices[i]] >= 0:
                 continue
-            keep = np.ones(n, dtype=bool)
-            keep[i] = False
-            rest = np.flatnonzero(keep)
-            _, comp = connected_components(local[rest][:, rest], directed=False)
-            heavy = np.bincount(comp, weights=self.w[mine[rest]] + _EPS).argmax()
-            unit = np.concatenate([[mine[i]], mine[rest[comp != heavy]]])
-            if (self.lock[unit] >= 0).any():
+            comps = _components(part.nbrs, skip={i})
+            heavy = max(comps, key=lambda c: sum(self.w[part.vertices[j]] + _EPS for j in c))
+            unit = [part.vertices[i]] + [
+                part.vertices[j] for c in comps if c is not heavy for j in c
+            ]
+            vertices = np.asarray(unit, dtype=np.intp)
+            if (self.lock[vertices] >= 0).any():
                 continue
-            out.append(Unit(unit, float(self.w[unit].sum()), tuple(sorted(targets))))
-        return sorted(out, key=lambda u: u.weight)
+            out.append(Unit(vertices, float(self.w[vertices].sum()), tuple(sorted(targets))))
+        self._units[q] = sorted(out, key=lambda u: u.weight)
+        return self._units[q]
 
     def connected_without(self, q: int, removed: set[int]) -> bool:
         """Whether part q stays connected once the vertices ``removed`` leave it."""
-        rest = np.asarray([v for v in np.flatnonzero(self.labels == q) if int(v) not in removed])
-        if len(rest) == 0:
+        part = self.local(q)
+        skip = {i for i, v in enumerate(part.vertices) if v in removed}
+        if len(skip) == len(part.vertices):
             return False
-        pos = np.full(len(self.labels), -1, dtype=np.intp)
-        pos[rest] = np.arange(len(rest))
-        rows, cols = [], []
-        for i, v in enumerate(rest):
-            for u in self.indices[self.indptr[v] : self.indptr[v + 1]]:
-                if pos[u] >= 0:
-                    rows.append(i)
-                    cols.append(int(pos[u]))
-        graph = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(rest),) * 2)
-        return bool(connected_components(graph, directed=False)[0] == 1)
+        return len(_components(part.nbrs, skip=skip)) == 1
 
     def attach(self, unit: Unit, r: int) -> list[set[int]]:
         """Vertices of part r that hold ``unit`` to r once moved, one set per unit moved:
@@ -265,3 +281,22 @@ def _cuts_off(held: list[set[int]], leaving: NDArray[np.intp] | set[int]) -> boo
     """Whether the vertices ``leaving`` take with them all that holds some unit received."""
     gone = set(leaving.tolist()) if isinstance(leaving, np.ndarray) else leaving
     return any(h <= gone for h in held)
+
+
+def _components(nbrs: list[list[int]], *, skip: set[int]) -> list[list[int]]:
+    """Connected pieces of a small graph (adjacency lists) without the vertices ``skip``."""
+    seen = set(skip)
+    out = []
+    for start in range(len(nbrs)):
+        if start in seen:
+            continue
+        seen.add(start)
+        piece, stack = [start], [start]
+        while stack:
+            for j in nbrs[stack.pop()]:
+                if j not in seen:
+                    seen.add(j)
+                    piece.append(j)
+                    stack.append(j)
+        out.append(piece)
+    return out

@@ -348,6 +348,7 @@ class Recombiner:
 
     def apply(self, idx: NDArray[np.intp], new: NDArray[np.intp]) -> None:
         """Give the vertices ``idx`` their new parts."""
+        self._parts.forget(np.unique(np.concatenate([self.labels[idx], new])))
         np.subtract.at(self.loads, self.labels[idx], self.w[idx])
         np.add.at(self.loads, new, self.w[idx])
         self.labels[idx] = new

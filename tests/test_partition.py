@@ -287,6 +287,7 @@ def test_an_ejection_chain_never_moves_a_locked_segment_or_goes_too_low() -> Non
     parts.lock[2] = 0  # A's end segment is locked: A has nothing to shed
     assert find_chain(parts, 0, ceiling=3.0, floor=1.0) is None
     parts.lock[2] = -1
+    parts.forget(np.arange(4))
     assert find_chain(parts, 0, ceiling=3.0, floor=2.5) is None  # A would end at 2.0
 
 
@@ -307,6 +308,7 @@ def test_ejection_chains_keep_every_part_connected(seed: int) -> None:
             break
         chain = find_chain(parts, int(p), ceiling=ceiling, floor=0.5 * ceiling)
         for unit, r in chain or []:
+            parts.forget(np.asarray([labels[unit.vertices[0]], r]))
             np.subtract.at(loads, labels[unit.vertices], w[unit.vertices])
             loads[r] += unit.weight
             labels[unit.vertices] = r
