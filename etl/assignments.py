@@ -78,7 +78,13 @@ def load_roster(
     raw = _concat(chunks, source.columns)
     n = raw.table.num_rows
     rows = Rows(n=n, values={}, issues=Issues(n))
-    ctx = Context(spec=spec, columns=columns, srid=run.srid, run_id=run.run_id)
+    ctx = Context(
+        spec=spec,
+        columns=columns,
+        srid=run.srid,
+        run_id=run.run_id,
+        timezone=run.settings.timezone,
+    )
     parse_columns(ctx, raw, rows)
     frame = pd.DataFrame({k: v.to_pandas() for k, v in rows.values.items()})
     frame["row_no"] = raw.row_no

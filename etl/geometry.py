@@ -99,8 +99,11 @@ def area_of_use(working: CRS, *, tolerance_m: float) -> Area:
 class GeometryStage:
     """Turns a chunk's raw geometries into valid working-CRS geometries, reporting rows.
 
-    ``source`` is None until the first coordinates are seen (a file without a CRS gets
-    EPSG:4326 when its coordinates look like longitude/latitude).
+    ``source`` is None until the first coordinates are seen: coordinates that look like
+    longitude/latitude are then read in ``lonlat_crs`` (EPSG:4326 when None: nobody
+    said), others in ``projected_crs`` (an error when None: nobody said). The
+    longitude/latitude columns of a GIS file in a projected CRS get that CRS's datum
+    and the CRS itself.
     """
 
     rule: GeometryRule
@@ -110,22 +113,16 @@ class GeometryStage:
     coords: Coords = "wgs84"
     crs_given: bool = False
     notes: list[str] = field(default_factory=list)
+    lonlat_crs: CRS | None = None
+    projected_crs: CRS | None = None
+    what: str = "coordinates"
     _tr: Transformer | None = None
 
     def _resolve(self, x: Floats, y: Floats) -> Transformer:
         if self._tr is not None:
             return self._tr
         if self.source is None:
-            if not looks_lonlat(x, y):
-                sample = next(((a, b) for a, b in zip(x, y, strict=True) if np.isfinite(a)), (0, 0))
-                msg = (
-                    f"the coordinates have no CRS and do not look like longitude/latitude "
-                    f"(e.g. x={sample[0]:.1f}, y={sample[1]:.1f}); give the CRS with --crs, "
-                    f"e.g. --crs EPSG:{self.working_srid}"
-                )
-                raise CRSError(msg)
-            self.source = CRS.from_epsg(4326)
-            self.notes.append("no CRS given: coordinates read as longitude/latitude (EPSG:4326)")
+            self.source = self._unlabelled(x, y)
         if self.coords != "wgs84" and not self.source.is_geographic:
             msg = (
                 f"--coords {self.coords} applies to longitude/latitude data, but the coordinates "
@@ -136,6 +133,28 @@ class GeometryStage:
             self.source, CRS.from_epsg(self.working_srid), always_xy=True
         )
         return self._tr
+
+    def _unlabelled(self, x: Floats, y: Floats) -> CRS:
+        """The CRS of coordinates nobody labelled, judged from their values."""
+        if looks_lonlat(x, y):
+            if self.lonlat_crs is not None:
+                self.notes.append(
+                    f"{self.what} read as longitude/latitude on the datum of the file's CRS "
+                    f"({self.lonlat_crs.name})"
+                )
+                return self.lonlat_crs
+            self.notes.append(f"no CRS given: {self.what} read as longitude/latitude (EPSG:4326)")
+            return CRS.from_epsg(4326)
+        if self.projected_crs is not None:
+            self.notes.append(f"{self.what} read in the file's CRS ({self.projected_crs.name})")
+            return self.projected_crs
+        sample = next(((a, b) for a, b in zip(x, y, strict=True) if np.isfinite(a)), (0, 0))
+        msg = (
+            f"the {self.what} have no CRS and do not look like longitude/latitude "
+            f"(e.g. x={sample[0]:.1f}, y={sample[1]:.1f}); give the CRS with --crs, "
+            f"e.g. --crs EPSG:{self.working_srid}"
+        )
+        raise CRSError(msg)
 
     def _to_working(self, x: Floats, y: Floats) -> tuple[Floats, Floats]:
         tr = self._resolve(x, y)

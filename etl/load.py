@@ -22,10 +22,11 @@ from typing import Any, Literal
 
 import pandas as pd
 import shapely
+from pyproj import CRS
 from sqlalchemy.engine import Connection, Engine
 
 from citygrid.settings import get_settings
-from db.access import SYSTEM, Actor, require
+from db.access import Actor, require
 from db.engine import check_working_srid
 from db.queries import loads as q
 from etl import runs
@@ -85,7 +86,7 @@ def load_file(
     layer: str,
     path: str | Path,
     *,
-    actor: Actor = SYSTEM,
+    actor: Actor,
     crs: str | int | None = None,
     coords: Literal["wgs84", "gcj02", "bd09"] = "wgs84",
     encoding: str | None = None,
@@ -107,8 +108,9 @@ def load_file(
     path
         GeoPackage, Shapefile (or a zip holding one), GeoJSON, CSV or XLSX.
     actor
-        On whose behalf; needs ``data.load``; an area-limited actor's rows outside
-        their street offices are rejected (``outside_your_area``).
+        On whose behalf (required: a caller that forgets it must not get full rights);
+        needs ``data.load``, and ``assign.write`` for rosters; an area-limited actor's
+        rows outside their street offices are rejected (``outside_your_area``).
     crs
         CRS of the coordinates when the file has none or has a wrong one.
     coords
@@ -421,13 +423,8 @@ def _context(
         stage = GeometryStage(spec.geometry, run.srid, area, source=source_crs, coords=coords)
     centre = None
     if spec.name == "admin_areas":
-        tabular = source.format in {"csv", "xlsx"}
-        centre = GeometryStage(
-            GeometryRule("point", required=False),
-            run.srid,
-            area,
-            source=source_crs if tabular else given,
-            coords=coords,
+        centre = _centre_stage(
+            source, run.srid, area, given=given, file_crs=file_crs, coords=coords
         )
     needs_places = bool(_PLACE_STEPS & set(spec.derive))
     return Context(
@@ -435,6 +432,7 @@ def _context(
         columns=columns,
         srid=run.srid,
         run_id=run.run_id,
+        timezone=settings.timezone,
         geometry=stage,
         centre=centre,
         places=(
@@ -448,9 +446,39 @@ def _context(
     )
 
 
-def _area(conn: Connection, run: _Run) -> Area:
-    from pyproj import CRS
+def _centre_stage(
+    source: Source,
+    srid: int,
+    area: Area,
+    *,
+    given: CRS | None,
+    file_crs: CRS | None,
+    coords: Literal["wgs84", "gcj02", "bd09"],
+) -> GeometryStage:
+    """The stage for the lon/lat centre columns of administrative areas.
 
+    In a CSV or sheet they are the file's only coordinates (``--crs`` or lon/lat). In a
+    GIS file, ``--crs`` names them when given; else a geographic file CRS holds for them
+    too; a projected one lends its datum (for longitude/latitude) or itself (for x/y).
+    """
+    rule = GeometryRule("point", required=False)
+    what = "the centre columns (lon/lat)"
+    if source.format in {"csv", "xlsx"} or given is not None:
+        return GeometryStage(rule, srid, area, source=given, coords=coords, what=what)
+    if file_crs is not None and file_crs.is_geographic:
+        return GeometryStage(rule, srid, area, source=file_crs, coords=coords, what=what)
+    return GeometryStage(
+        rule,
+        srid,
+        area,
+        coords=coords,
+        lonlat_crs=None if file_crs is None else file_crs.geodetic_crs,
+        projected_crs=file_crs,
+        what=what,
+    )
+
+
+def _area(conn: Connection, run: _Run) -> Area:
     tolerance = run.settings.area_tolerance_m
     wkb = q.district_boundary(conn, area_code=run.settings.area_code)
     if wkb is None:

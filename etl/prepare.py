@@ -34,6 +34,7 @@ from etl.geometry import (
 )
 from etl.readers import RawChunk
 from etl.specs import OPEN_CHOICES
+from gis.segments import classify_kind
 
 Ints = NDArray[np.int64]
 
@@ -48,6 +49,7 @@ class Context:
     columns: ColumnMap
     srid: int
     run_id: int
+    timezone: str  # the deployment's (CITYGRID_TIMEZONE): wall times are read in it
     geometry: GeometryStage | None = None
     centre: GeometryStage | None = None
     places: Places | None = None
@@ -151,7 +153,7 @@ def parse_columns(ctx: Context, raw: RawChunk, rows: Rows) -> None:
         rows.raw[col.name] = arr
         if col.required:
             v.required(v.text(arr), rows.issues, col.name)
-        rows.values[col.name] = _parse(ctx.spec, col, arr, rows.issues)
+        rows.values[col.name] = _parse(ctx, col, arr, rows.issues)
 
 
 def _nulls(col: Column, n: int) -> pa.Array:
@@ -164,7 +166,8 @@ def _nulls(col: Column, n: int) -> pa.Array:
     return pa.nulls(n, kind)
 
 
-def _parse(spec: LayerSpec, col: Column, arr: Any, issues: v.Issues) -> pa.Array:
+def _parse(ctx: Context, col: Column, arr: Any, issues: v.Issues) -> pa.Array:
+    spec = ctx.spec
     name = col.name
     if col.kind == "text":
         out = v.text(arr)
@@ -184,9 +187,9 @@ def _parse(spec: LayerSpec, col: Column, arr: Any, issues: v.Issues) -> pa.Array
             maximum=col.maximum,
         )
     elif col.kind == "date":
-        return v.dates(arr, issues, name)
+        return v.dates(arr, issues, name, tz=ctx.timezone)
     else:
-        return v.timestamps(arr, issues, name)
+        return v.timestamps(arr, issues, name, tz=ctx.timezone)
     return v.too_long(out, col.max_len, issues, name)
 
 
@@ -346,7 +349,10 @@ def _length(ctx: Context, rows: Rows) -> None:
 
 
 def _default_kind(ctx: Context, rows: Rows) -> None:
-    rows.values["kind"] = pc.coalesce(rows.values["kind"], "street")
+    """A kind the row lacks comes from its road class (胡同, 小街巷, lane ... -> lane)."""
+    road_class = pd.Series(v.as_object(rows.values["road_class"]), dtype=object)
+    derived = pa.array(classify_kind(road_class).to_numpy(dtype=object), pa.string())
+    rows.values["kind"] = pc.coalesce(rows.values["kind"], derived)
 
 
 def _default_state(ctx: Context, rows: Rows) -> None:

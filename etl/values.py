@@ -17,10 +17,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-#: Wall-clock times without an offset are read in China Standard Time, the time of
-#: every deployment this platform serves (mainland China has one time zone).
-LOCAL_TZ = "Asia/Shanghai"
-
 _DATETIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%d %H:%M",
@@ -314,19 +310,29 @@ def _fmt(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def timestamps(arr: Array, issues: Issues, field: str) -> pa.Array:
-    """Instants as naive UTC microseconds (timestamp[us]); wall times read as China time."""
+def timestamps(arr: Array, issues: Issues, field: str, *, tz: str) -> pa.Array:
+    """Instants as naive UTC microseconds (timestamp[us]); wall times read in zone ``tz``.
+
+    ``tz`` is the deployment's time zone (``CITYGRID_TIMEZONE``): a time written
+    without an offset is a local wall-clock time there.
+
+    >>> issues = Issues(2)
+    >>> out = timestamps(pa.array(["2024-03-05 08:00", "2024-03-05T08:00:00+00:00"]),
+    ...                  issues, "t", tz="Asia/Shanghai")
+    >>> [str(t) for t in out.to_pylist()]
+    ['2024-03-05 00:00:00', '2024-03-05 08:00:00']
+    """
     arr = _chunk(arr)
     n = len(arr)
     if pa.types.is_timestamp(arr.type):
         if arr.type.tz is None:
-            return _local_to_utc(arr.cast(pa.timestamp("us")))
+            return _local_to_utc(arr.cast(pa.timestamp("us")), tz)
         return arr.cast(pa.timestamp("us", "UTC")).cast(pa.int64()).cast(pa.timestamp("us"))
     if pa.types.is_date(arr.type):
-        return _local_to_utc(arr.cast(pa.timestamp("us")))
+        return _local_to_utc(arr.cast(pa.timestamp("us")), tz)
     raw = text(arr)
     try:
-        return _local_to_utc(pc.cast(raw, pa.timestamp("us")))
+        return _local_to_utc(pc.cast(raw, pa.timestamp("us")), tz)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     micros = np.zeros(n, dtype=np.int64)
@@ -340,7 +346,7 @@ def timestamps(arr: Array, issues: Issues, field: str) -> pa.Array:
         if fmt in _ZONED_FORMATS:
             utc = parsed.cast(pa.int64())
         else:
-            utc = _local_to_utc(parsed).cast(pa.int64())
+            utc = _local_to_utc(parsed, tz).cast(pa.int64())
         ok = np.asarray(utc.is_valid())
         micros[todo[ok]] = np.asarray(utc.filter(pa.array(ok)))
         done[todo[ok]] = True
@@ -356,18 +362,18 @@ def timestamps(arr: Array, issues: Issues, field: str) -> pa.Array:
     return pa.array(micros, pa.int64(), mask=~valid).cast(pa.timestamp("us"))
 
 
-def _local_to_utc(naive: pa.Array) -> pa.Array:
-    local = pc.assume_timezone(naive, LOCAL_TZ, ambiguous="earliest", nonexistent="earliest")
+def _local_to_utc(naive: pa.Array, tz: str) -> pa.Array:
+    local = pc.assume_timezone(naive, tz, ambiguous="earliest", nonexistent="earliest")
     return local.cast(pa.int64()).cast(pa.timestamp("us"))
 
 
-def dates(arr: Array, issues: Issues, field: str) -> pa.Array:
-    """Calendar dates (date32), from dates, date-times (their China-time date) or text."""
+def dates(arr: Array, issues: Issues, field: str, *, tz: str) -> pa.Array:
+    """Calendar dates (date32), from dates, date-times (their date in zone ``tz``) or text."""
     arr = _chunk(arr)
     if pa.types.is_date(arr.type):
         return arr.cast(pa.date32())
-    utc = timestamps(arr, issues, field).cast(pa.timestamp("us", "UTC"))
-    return pc.local_timestamp(utc.cast(pa.timestamp("us", LOCAL_TZ))).cast(pa.date32())
+    utc = timestamps(arr, issues, field, tz=tz).cast(pa.timestamp("us", "UTC"))
+    return pc.local_timestamp(utc.cast(pa.timestamp("us", tz))).cast(pa.date32())
 
 
 def as_object(arr: Array) -> NDArray[np.object_]:

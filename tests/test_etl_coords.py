@@ -173,3 +173,31 @@ def _gcj_to_wgs(lon: float, lat: float) -> tuple[float, float]:
 
     x, y = gcj02_to_wgs84(lon, lat)
     return float(x), float(y)
+
+
+def test_centre_columns_of_a_gis_file_take_its_crs_without_a_false_warning(
+    world: World,
+) -> None:
+    from tests.test_etl_formats import admin_frame, lonlat
+
+    admin = admin_frame()
+    cx, cy = admin.geometry.centroid.x, admin.geometry.centroid.y
+    pairs = [lonlat(x - X0, y - Y0) for x, y in zip(cx, cy, strict=True)]
+    admin["lon"] = [p[0] for p in pairs]
+    admin["lat"] = [p[1] for p in pairs]
+    admin.to_crs(4326).to_file(world.folder / "a4326.gpkg")
+    report = world.load("admin_areas", world.folder / "a4326.gpkg")
+    assert report.n_rejected == 0, report.rejects
+    assert not any("no CRS" in m for m in report.messages), report.messages
+    assert (
+        float(
+            world.scalar("SELECT max(ST_Distance(centre, ST_Centroid(geom))) FROM admin_areas")  # type: ignore[arg-type]
+        )
+        < 0.01
+    )
+    # a projected file's lon/lat columns are read on its datum, and said so
+    admin.to_file(world.folder / "a4548.gpkg")
+    report = world.load("admin_areas", world.folder / "a4548.gpkg")
+    assert report.n_rejected == 0, report.rejects
+    assert not any("no CRS" in m for m in report.messages), report.messages
+    assert any("datum of the file's CRS" in m for m in report.messages), report.messages

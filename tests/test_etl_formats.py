@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from pyproj import Transformer
 from sqlalchemy.engine import Engine
 
+from db.access import SYSTEM
 from etl.load import LoadReport, load_file
 from gis.errors import DataError
 
@@ -139,6 +140,7 @@ class World:
     folder: Path
 
     def load(self, layer: str, path: Path, **kw: object) -> LoadReport:
+        kw.setdefault("actor", SYSTEM)
         return load_file(self.engine, layer, path, **kw)  # type: ignore[arg-type]
 
     def scalar(self, sql: str, **params: object) -> object:

@@ -162,6 +162,34 @@ def test_roads_and_segments_with_codes_and_places(world: World) -> None:
     ) == [("R1", "110101002000", "110101002001", 200.0, "street")]
 
 
+def test_road_kind_comes_from_the_road_class_when_the_file_has_none(world: World) -> None:
+    gpd.GeoDataFrame(
+        {
+            "code": ["R1", "R2", "R3", "R4", "R5"],
+            "name": ["东西大街", "史家胡同", "小街", "Lane A", "北新桥三条"],
+            "道路等级": ["主干路", "胡同", "小街巷", "hutong", None],
+        },
+        geometry=[line((0, 100 * k), (500, 100 * k)) for k in range(1, 6)],
+        crs=SRID,
+    ).to_file(world.folder / "roads.gpkg")
+    assert world.load("roads", world.folder / "roads.gpkg").n_inserted == 5
+    assert world.rows("SELECT code, kind FROM roads ORDER BY code") == [
+        ("R1", "street"),
+        ("R2", "lane"),
+        ("R3", "lane"),
+        ("R4", "lane"),
+        ("R5", "street"),
+    ]
+    # a kind the file gives wins over the class
+    gpd.GeoDataFrame(
+        {"code": ["R6"], "name": ["宽胡同"], "道路等级": ["胡同"], "类型": ["street"]},
+        geometry=[line((0, 700), (500, 700))],
+        crs=SRID,
+    ).to_file(world.folder / "roads2.gpkg")
+    assert world.load("roads", world.folder / "roads2.gpkg").n_inserted == 1
+    assert world.scalar("SELECT kind FROM roads WHERE code = 'R6'") == "street"
+
+
 def test_segments_derive_places_from_the_map(world: World) -> None:
     assert world.rows(
         "SELECT s.code, o.code FROM road_segments s JOIN admin_areas o ON o.id = s.street_office_id "

@@ -115,6 +115,7 @@ def test_ctrl_c_rolls_back_and_marks_the_run_interrupted(world: World) -> None:
 
 KILLED = """
 import sys, time
+from db.access import SYSTEM
 from db.engine import make_engine
 from etl.load import load_file
 
@@ -122,7 +123,8 @@ def progress(done, total):
     print("chunk", done, flush=True)
     time.sleep(60)
 
-load_file(make_engine(), "problems", sys.argv[1], chunk_rows=10, progress=progress)
+load_file(make_engine(), "problems", sys.argv[1], actor=SYSTEM, chunk_rows=10,
+          progress=progress)
 """
 
 

@@ -201,3 +201,34 @@ def test_geometry_stage_alone_reports_outside_the_area_of_use() -> None:
         "area of use"
         in issues.frame(np.arange(1, 4), np.array(["a", "b", "c"], dtype=object)).iloc[0]["reason"]
     )
+
+
+def test_wall_times_are_read_in_the_deployment_time_zone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from citygrid.settings import get_settings
+
+    frame = problems_frame().iloc[[0, 1]].reset_index(drop=True)
+    frame["reported_at"] = ["2024-03-05 10:00:00", "2024-03-05T10:00:00+00:00"]
+    frame["closed_at"] = None
+    frame.to_csv(world.folder / "p.csv", index=False)
+    monkeypatch.setenv("CITYGRID_TIMEZONE", "Asia/Urumqi")  # UTC+6: a zone of its own
+    get_settings.cache_clear()
+    try:
+        assert world.load("problems", world.folder / "p.csv").n_inserted == 2
+    finally:
+        monkeypatch.delenv("CITYGRID_TIMEZONE")
+        get_settings.cache_clear()
+    got = world.rows(
+        "SELECT case_no, to_char(reported_at AT TIME ZONE 'UTC', 'HH24:MI') FROM problems "
+        "WHERE case_no IN ('P1', 'P2') ORDER BY case_no"
+    )
+    assert got == [("P1", "04:00"), ("P2", "10:00")]
+
+
+def test_load_file_needs_an_actor(world: World) -> None:
+    from etl.load import load_file
+
+    problems_frame().to_csv(world.folder / "p.csv", index=False)
+    with pytest.raises(TypeError, match="actor"):
+        load_file(world.engine, "problems", world.folder / "p.csv")  # type: ignore[call-arg]

@@ -197,6 +197,7 @@ def test_grid_generate_tiles_the_loaded_communities(clean_db, tmp_path) -> None:
     import sqlalchemy as sa
 
     from citygrid.cli import main
+    from db.access import SYSTEM
     from etl.load import load_file
 
     x, y = 449_000.0, 4_420_000.0
@@ -218,8 +219,10 @@ def test_grid_generate_tiles_the_loaded_communities(clean_db, tmp_path) -> None:
         crs=4548,
     )
     roads.to_file(tmp_path / "roads.gpkg")
-    assert load_file(clean_db, "admin_areas", tmp_path / "admin.gpkg").status == "done"
-    assert load_file(clean_db, "roads", tmp_path / "roads.gpkg").status == "done"
+    assert (
+        load_file(clean_db, "admin_areas", tmp_path / "admin.gpkg", actor=SYSTEM).status == "done"
+    )
+    assert load_file(clean_db, "roads", tmp_path / "roads.gpkg", actor=SYSTEM).status == "done"
     out = tmp_path / "cells.gpkg"
     assert main(["grid", "generate", "--out", str(out)]) == 0
     with clean_db.connect() as conn:

@@ -288,6 +288,7 @@ def test_roads_segment_loads_named_segments(clean_db, tmp_path) -> None:  # type
     import sqlalchemy as sa
 
     from citygrid.cli import main
+    from db.access import SYSTEM
     from etl.load import load_file
 
     x, y = 449_000.0, 4_420_000.0
@@ -306,7 +307,7 @@ def test_roads_segment_loads_named_segments(clean_db, tmp_path) -> None:  # type
         crs=4548,
     )
     roads.to_file(tmp_path / "roads.gpkg")
-    assert load_file(clean_db, "roads", tmp_path / "roads.gpkg").status == "done"
+    assert load_file(clean_db, "roads", tmp_path / "roads.gpkg", actor=SYSTEM).status == "done"
     assert main(["roads", "segment", "--out", str(tmp_path / "segs.gpkg")]) == 0
     with clean_db.connect() as conn:
         rows = conn.execute(

@@ -80,6 +80,7 @@ def _load(engine: object, folder: Path, work_dir: Path, *, reload: bool) -> None
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
 
+    from citygrid.cli.user_cmd import operator
     from etl.demo.loading import load_demo
 
     console = Console(stderr=False)
@@ -103,7 +104,8 @@ def _load(engine: object, folder: Path, work_dir: Path, *, reload: bool) -> None
             bar.update(tasks[current[0]], completed=done, total=total or done)
 
         outcomes = load_demo(
-            engine, folder, work_dir=work_dir, started=started, progress=progress,  # type: ignore[arg-type]
+            engine, folder, work_dir=work_dir, actor=operator(), started=started,  # type: ignore[arg-type]
+            progress=progress,
             skip_loaded=not reload,
         )  # fmt: skip
         for o in outcomes:

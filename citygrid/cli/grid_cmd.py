@@ -67,6 +67,7 @@ def generate(
     (west→east, north→south) and name the community as their responsible body.
     """
     from citygrid.cli.db_cmd import prepare_database
+    from citygrid.cli.user_cmd import operator
     from db.engine import make_engine
     from db.queries import derive
     from etl.load import load_file
@@ -116,7 +117,9 @@ def generate(
                 err=True,
             )
         if not dry_run:
-            _echo_report(load_file(engine, "grid_cells", path, file_name=path.name))
+            _echo_report(
+                load_file(engine, "grid_cells", path, actor=operator(), file_name=path.name)
+            )
     finally:
         engine.dispose()
 
@@ -145,6 +148,7 @@ def segment(
     office holding their middle; lanes (小街巷/胡同) stay whole between streets.
     """
     from citygrid.cli.db_cmd import prepare_database
+    from citygrid.cli.user_cmd import operator
     from db.engine import make_engine
     from db.queries import derive
     from etl.load import load_file
@@ -177,6 +181,8 @@ def segment(
         segs.drop(columns=["name", "length_m"]).to_file(path, layer="road_segments")
         click.echo(f"written to {path}")
         if not dry_run:
-            _echo_report(load_file(engine, "road_segments", path, file_name=path.name))
+            _echo_report(
+                load_file(engine, "road_segments", path, actor=operator(), file_name=path.name)
+            )
     finally:
         engine.dispose()

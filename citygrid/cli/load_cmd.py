@@ -91,6 +91,7 @@ def load_file_command(
     rejects: Path | None,
 ) -> None:
     """Load FILE into LAYER."""
+    from citygrid.cli.user_cmd import operator
     from db.engine import get_engine
     from etl.columns import parse_map_options, read_mapping_file
     from etl.load import load_file
@@ -110,6 +111,7 @@ def load_file_command(
             engine,
             layer,
             file,
+            actor=operator(),
             crs=crs,
             coords=coords,  # type: ignore[arg-type]
             encoding=encoding,
