@@ -433,13 +433,15 @@ def page_path(view: str) -> str:
 
 
 def wait_rendered(page: Any, view: str, *, timeout_ms: int = 120_000) -> None:
-    """Wait until ``view`` has drawn its last element, every panel has its figures (no
-    "computing" note left) and its maps (if any) have loaded."""
+    """Wait until ``view`` has drawn its last element, every element is drawn (no
+    skeleton placeholder), every panel has its figures (no "computing" note left) and
+    its maps (if any) have loaded."""
     page.wait_for_selector(PAGE_DONE[view], timeout=timeout_ms)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"] svg')"
         " && !document.querySelector('.cg-pending')"
-        " && !document.querySelector('[data-testid=\"stSpinner\"]')",
+        " && !document.querySelector('[data-testid=\"stSpinner\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')",
         timeout=timeout_ms,
     )
     if view in MAP_VIEWS:
