@@ -1,9 +1,9 @@
 """Places derived at load: the grid cell, community and street office a feature lies in,
-and the nearest road segment, by bulk STRtree queries over the reference layers.
+and the nearest road segment, by bulk lookups over the reference layers.
 
-The reference layers (thousands of polygons and lines) are read once per load; the
-features of each chunk are then placed in a few vectorised queries, so a million
-problems need no per-row SQL.
+The reference layers (thousands of polygons and lines) are read once per load and
+indexed by :mod:`gis.locate`; the features of each chunk are then placed in a few
+vectorised queries, so a million problems need no per-row SQL.
 """
 
 from __future__ import annotations
@@ -17,109 +17,12 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from db.queries import loads as q
+from gis.locate import NONE, PolygonIndex, SegmentIndex
+
+__all__ = ["NONE", "Places", "representative_points"]
 
 Ints = NDArray[np.int64]
 Geoms = NDArray[np.object_]
-NONE = -1  # "no id" in the integer arrays below
-
-
-@dataclass
-class _Buckets:
-    """Boxes registered in the square buckets they touch: candidate pairs for points."""
-
-    x0: float
-    y0: float
-    size: float
-    nx: int
-    ny: int
-    start: Ints
-    entries: Ints
-
-    @classmethod
-    def build(cls, bounds: NDArray[np.float64], *, size: float) -> _Buckets:
-        """Index boxes ``bounds`` (n x 4: minx, miny, maxx, maxy) in buckets of ``size``."""
-        lox, loy, hix, hiy = bounds.T
-        x0, y0 = float(lox.min()), float(loy.min())
-        span = max(float(hix.max()) - x0, 1.0) * max(float(hiy.max()) - y0, 1.0)
-        size = max(size, 1.0, float(np.sqrt(span / 4e6)))  # at most ~4 million buckets
-        ix0 = ((lox - x0) // size).astype(np.int64)
-        ix1 = ((hix - x0) // size).astype(np.int64)
-        iy0 = ((loy - y0) // size).astype(np.int64)
-        iy1 = ((hiy - y0) // size).astype(np.int64)
-        nx, ny = int(ix1.max()) + 1, int(iy1.max()) + 1
-        wide = ix1 - ix0 + 1
-        counts = wide * (iy1 - iy0 + 1)
-        item = np.repeat(np.arange(len(lox)), counts)
-        k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        bucket = (iy0[item] + k // wide[item]) * nx + ix0[item] + k % wide[item]
-        order = np.lexsort((item, bucket))
-        start = np.searchsorted(bucket[order], np.arange(nx * ny + 1))
-        return cls(x0, y0, size, nx, ny, start, item[order])
-
-    def candidates(
-        self, x: NDArray[np.float64], y: NDArray[np.float64]
-    ) -> tuple[NDArray[np.intp], Ints]:
-        """(point, box) pairs whose bucket is shared, grouped by point in order."""
-        with np.errstate(invalid="ignore"):
-            ix = np.floor((x - self.x0) / self.size)
-            iy = np.floor((y - self.y0) / self.size)
-        inside = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
-        bucket = np.where(inside, iy * self.nx + ix, 0).astype(np.int64)
-        first = self.start[bucket]
-        count = np.where(inside, self.start[bucket + 1] - first, 0)
-        total = int(count.sum())
-        point = np.repeat(np.arange(len(x)), count)
-        offset = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        return point, self.entries[np.repeat(first, count) + offset]
-
-
-@dataclass
-class _Layer:
-    ids: Ints
-    geoms: Geoms
-    tree: shapely.STRtree
-    buckets: _Buckets | None
-
-    @classmethod
-    def build(cls, ids: Ints, wkb: list[bytes | None]) -> _Layer:
-        geoms = np.asarray(shapely.from_wkb(np.asarray(wkb, dtype=object)), dtype=object)
-        keep = ~shapely.is_missing(geoms)
-        geoms, ids = geoms[keep], ids[keep]
-        shapely.prepare(geoms)
-        buckets = None
-        if len(geoms):
-            bounds = shapely.bounds(geoms)
-            extent = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-            buckets = _Buckets.build(bounds, size=float(np.median(extent)))
-        return cls(ids=ids, geoms=geoms, tree=shapely.STRtree(geoms), buckets=buckets)
-
-    def first_hit(self, points: Geoms) -> Ints:
-        """Id of the lowest-id polygon covering each point (NONE where none does)."""
-        out = np.full(len(points), NONE, dtype=np.int64)
-        if len(self.ids) == 0 or len(points) == 0:
-            return out
-        pt, hit = self.tree.query(points, predicate="intersects")
-        return _lowest(out, pt, self.ids[hit])
-
-    def first_hit_xy(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> Ints:
-        """:meth:`first_hit` for coordinates, without building point objects."""
-        out = np.full(len(x), NONE, dtype=np.int64)
-        if self.buckets is None or len(x) == 0:
-            return out
-        pt, item = self.buckets.candidates(x, y)
-        hit = shapely.intersects_xy(self.geoms[item], x[pt], y[pt])
-        return _lowest(out, pt[hit], self.ids[item[hit]])
-
-
-def _lowest(out: Ints, pt: NDArray[np.intp], ids: Ints) -> Ints:
-    """``out`` with, for each point in ``pt``, the lowest of its ``ids``."""
-    if pt.size == 0:
-        return out
-    order = np.lexsort((ids, pt))
-    pt, ids = pt[order], ids[order]
-    first = np.r_[True, pt[1:] != pt[:-1]]
-    out[pt[first]] = ids[first]
-    return out
 
 
 @dataclass
@@ -129,11 +32,12 @@ class Places:
     area_ids: dict[str, int]  # 12-digit code -> id
     area_level: dict[int, str]
     parent: dict[int, int]  # area id -> parent area id
-    communities: _Layer
-    offices: _Layer
-    cells: _Layer
+    communities: PolygonIndex
+    offices: PolygonIndex
+    cells: PolygonIndex
     cell_community: dict[int, int]
-    segments: _Layer
+    segment_ids: Ints
+    segment_geoms: Geoms
     segment_index: SegmentIndex | None = None
 
     @classmethod
@@ -143,8 +47,11 @@ class Places:
         cells = q.grid_cells(conn)
         segs = q.road_segments(conn) if segments else pd.DataFrame({"id": [], "wkb": []})
 
-        def layer(frame: pd.DataFrame) -> _Layer:
-            return _Layer.build(frame["id"].to_numpy(dtype=np.int64), list(frame["wkb"]))
+        def layer(frame: pd.DataFrame) -> PolygonIndex:
+            return PolygonIndex.build(frame["id"].to_numpy(dtype=np.int64), _geoms(frame))
+
+        seg_geoms = _geoms(segs)
+        seg_keep = ~shapely.is_missing(seg_geoms)
 
         return cls(
             area_ids={str(c): int(i) for c, i in zip(areas["code"], areas["id"], strict=True)},
@@ -162,7 +69,8 @@ class Places:
                 for i, c in zip(cells["id"], cells["community_id"], strict=True)
                 if pd.notna(c)
             },
-            segments=layer(segs),
+            segment_ids=segs["id"].to_numpy(dtype=np.int64)[seg_keep],
+            segment_geoms=seg_geoms[seg_keep],
         )
 
     def office_of(self, area_ids: Ints) -> Ints:
@@ -224,37 +132,25 @@ class Places:
             office[missing] = self.offices.first_hit_xy(x[missing], y[missing])
         return cell, community, office
 
-    def nearest_segment(
-        self, points: Geoms, *, max_distance_m: float
-    ) -> tuple[Ints, NDArray[np.float64]]:
-        """Nearest segment id within ``max_distance_m`` and its distance (NaN when none).
-
-        Ties go to the lowest segment id.
-        """
-        if len(self.segments.ids) == 0 or len(points) == 0:
-            return np.full(len(points), NONE, dtype=np.int64), np.full(len(points), np.nan)
-        index = self.segment_index
-        if index is None or index.max_distance_m != max_distance_m:
-            index = SegmentIndex.build(
-                self.segments.ids, self.segments.geoms, max_distance_m=max_distance_m
-            )
-            self.segment_index = index
-        xy = shapely.get_coordinates(points)
-        return index.nearest(xy[:, 0], xy[:, 1])
-
     def nearest_segment_xy(
         self, x: NDArray[np.float64], y: NDArray[np.float64], *, max_distance_m: float
     ) -> tuple[Ints, NDArray[np.float64]]:
-        """:meth:`nearest_segment` for coordinates."""
-        if len(self.segments.ids) == 0 or len(x) == 0:
+        """Nearest segment id within ``max_distance_m`` of each point, and its distance
+        (NaN when none); ties go to the lowest segment id."""
+        if len(self.segment_ids) == 0 or len(x) == 0:
             return np.full(len(x), NONE, dtype=np.int64), np.full(len(x), np.nan)
         index = self.segment_index
         if index is None or index.max_distance_m != max_distance_m:
             index = SegmentIndex.build(
-                self.segments.ids, self.segments.geoms, max_distance_m=max_distance_m
+                self.segment_ids, self.segment_geoms, max_distance_m=max_distance_m
             )
             self.segment_index = index
         return index.nearest(x, y)
+
+
+def _geoms(frame: pd.DataFrame) -> Geoms:
+    wkb = np.asarray(list(frame["wkb"]), dtype=object)
+    return np.asarray(shapely.from_wkb(wkb), dtype=object)
 
 
 def _lookup(keys: Ints, table: dict[int, int]) -> Ints:
@@ -279,101 +175,3 @@ def representative_points(geoms: Geoms) -> Geoms:
         mids[single] = shapely.line_interpolate_point(merged[single], 0.5, normalized=True)
         out[lines] = mids
     return out
-
-
-@dataclass
-class SegmentIndex:
-    """Line edges in square buckets, for nearest-within-distance queries done in NumPy.
-
-    Each edge is registered in every bucket its bounding box, grown by the search
-    distance, touches; a point then only measures the edges of its own bucket. For
-    a million points against thousands of segments this is several times faster than
-    one GEOS nearest-neighbour query per point.
-    """
-
-    x1: NDArray[np.float64]
-    y1: NDArray[np.float64]
-    x2: NDArray[np.float64]
-    y2: NDArray[np.float64]
-    owner: Ints
-    buckets: _Buckets
-    max_distance_m: float
-
-    @classmethod
-    def build(cls, ids: Ints, geoms: Geoms, *, max_distance_m: float) -> SegmentIndex:
-        """Index the lines ``geoms`` (their ids ``ids``)."""
-        parts, part_owner = shapely.get_parts(geoms, return_index=True)
-        coords, coord_part = shapely.get_coordinates(parts, return_index=True)
-        same = coord_part[1:] == coord_part[:-1]
-        x1, y1 = coords[:-1][same, 0], coords[:-1][same, 1]
-        x2, y2 = coords[1:][same, 0], coords[1:][same, 1]
-        owner = ids[part_owner[coord_part[:-1][same]]]
-        d = float(max_distance_m)
-        bounds = np.column_stack(
-            [
-                np.minimum(x1, x2) - d,
-                np.minimum(y1, y2) - d,
-                np.maximum(x1, x2) + d,
-                np.maximum(y1, y2) + d,
-            ]
-        )
-        return cls(x1, y1, x2, y2, owner, _Buckets.build(bounds, size=d), d)
-
-    def nearest(
-        self, px: NDArray[np.float64], py: NDArray[np.float64], *, batch: int = 50_000
-    ) -> tuple[Ints, NDArray[np.float64]]:
-        """Owner id of the nearest edge within the distance, and the distance (NaN: none)."""
-        seg = np.full(len(px), NONE, dtype=np.int64)
-        dist = np.full(len(px), np.nan)
-        for lo in range(0, len(px), batch):
-            s, d = self._nearest(px[lo : lo + batch], py[lo : lo + batch])
-            seg[lo : lo + batch], dist[lo : lo + batch] = s, d
-        return seg, dist
-
-    def _nearest(
-        self, px: NDArray[np.float64], py: NDArray[np.float64]
-    ) -> tuple[Ints, NDArray[np.float64]]:
-        n = len(px)
-        seg = np.full(n, NONE, dtype=np.int64)
-        dist = np.full(n, np.nan)
-        point, edge = self.buckets.candidates(px, py)
-        if point.size == 0:
-            return seg, dist
-        d = _point_edge_distance(
-            px[point],
-            py[point],
-            x1=self.x1[edge],
-            y1=self.y1[edge],
-            x2=self.x2[edge],
-            y2=self.y2[edge],
-        )
-        d[d > self.max_distance_m] = np.inf
-        count = np.bincount(point, minlength=n)
-        has = count > 0
-        starts = (np.cumsum(count) - count)[has]
-        best = np.minimum.reduceat(d, starts)
-        is_best = d == np.repeat(best, count[has])
-        cand = np.flatnonzero(is_best & np.isfinite(d))
-        pts = point[cand]
-        keep = np.r_[True, pts[1:] != pts[:-1]]
-        seg[pts[keep]] = self.owner[edge[cand[keep]]]
-        dist[pts[keep]] = d[cand[keep]]
-        return seg, dist
-
-
-def _point_edge_distance(
-    px: NDArray[np.float64],
-    py: NDArray[np.float64],
-    *,
-    x1: NDArray[np.float64],
-    y1: NDArray[np.float64],
-    x2: NDArray[np.float64],
-    y2: NDArray[np.float64],
-) -> NDArray[np.float64]:
-    dx, dy = x2 - x1, y2 - y1
-    length2 = dx * dx + dy * dy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = ((px - x1) * dx + (py - y1) * dy) / length2
-    t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0)
-    ex, ey = x1 + t * dx - px, y1 + t * dy - py
-    return np.sqrt(ex * ex + ey * ey)
