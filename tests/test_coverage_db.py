@@ -550,10 +550,17 @@ def test_the_citys_profile_is_used_by_default(
 def test_a_missing_city_profile_is_named_with_its_setting(
     conn: Connection, city_profile: Path
 ) -> None:
+    from citygrid.settings import get_settings
+    from gis.errors import ConfigError
+
+    get_settings()  # read while the file was there: the query names the setting
     city_profile.unlink()
     with pytest.raises(
         DataError, match=r"CITYGRID_BAIT_PROFILE: bait-station profile .* not found"
     ):
+        q.bait_evaluation(conn, as_of=TODAY)
+    get_settings.cache_clear()  # read afresh: the settings themselves refuse it
+    with pytest.raises(ConfigError, match=r"CITYGRID_BAIT_PROFILE=.* is not a file"):
         q.bait_evaluation(conn, as_of=TODAY)
 
 

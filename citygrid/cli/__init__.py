@@ -15,23 +15,42 @@ import click
 
 from gis.errors import CityGridError
 
-# Subcommand modules; each defines a click command or group named ``command``.
-_COMMANDS = (
-    "citygrid.cli.db_cmd",
-    "citygrid.cli.serve_cmd",
-    "citygrid.cli.load_cmd",
-    "citygrid.cli.coverage_cmd",
-    "citygrid.cli.assign_cmd",
-    "citygrid.cli.user_cmd",
-    "citygrid.cli.kiosk_cmd",
-    "citygrid.cli.analyse_cmd",
-    "citygrid.cli.demo_cmd",
-    "citygrid.cli.grid_cmd",
-    "citygrid.cli.roads_cmd",
+# Subcommand name -> module defining it as a click command or group named ``command``.
+# Imported only when used, so that a bad setting read at import time (the working CRS
+# of the models, say) is reported by :func:`main` in one line like any other error.
+_COMMANDS = {
+    "db": "citygrid.cli.db_cmd",
+    "serve": "citygrid.cli.serve_cmd",
+    "load": "citygrid.cli.load_cmd",
+    "coverage": "citygrid.cli.coverage_cmd",
+    "assign": "citygrid.cli.assign_cmd",
+    "user": "citygrid.cli.user_cmd",
+    "kiosk": "citygrid.cli.kiosk_cmd",
+    "analyse": "citygrid.cli.analyse_cmd",
+    "demo": "citygrid.cli.demo_cmd",
+    "grid": "citygrid.cli.grid_cmd",
+    "roads": "citygrid.cli.roads_cmd",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = _COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command: click.Command = importlib.import_module(module).command
+        return command
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="citygrid")
 def cli() -> None:
     """CityGrid: grid management for city command centres, planners and leaders.
@@ -42,10 +61,6 @@ def cli() -> None:
       citygrid db status   what database is in use and what it holds
       citygrid load --help load your own data
     """
-
-
-for _name in _COMMANDS:
-    cli.add_command(importlib.import_module(_name).command)
 
 
 def _log_unexpected(exc: BaseException) -> str:
