@@ -16,9 +16,9 @@ from gis.assignment_rules import (
     Severity,
     check_rules,
     require_columns,
-    segment_label,
 )
 from gis.assignment_suggestion import Suggestion, suggest_heads, workload
+from gis.segments import segment_label
 
 __all__ = [
     "LEVEL3_ROLES",

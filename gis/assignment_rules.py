@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import shapely
 
 from gis.errors import DataError
+from gis.segments import segment_label
 
 Severity = Literal["error", "warning", "info"]
 
@@ -121,24 +122,6 @@ VIOLATION_COLUMNS = [
     "reason_en",
 ]
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-
-
-def segment_label(road_name: Any, from_name: Any = None, to_name: Any = None) -> str:
-    """Name a segment the way notice boards do: ``道路名（起点路—终点路）``.
-
-    >>> segment_label("东四北大街", "东四十条", "张自忠路")
-    '东四北大街（东四十条—张自忠路）'
-    >>> segment_label("东四北大街", None, "张自忠路")
-    '东四北大街（—张自忠路）'
-    >>> segment_label("东四北大街")
-    '东四北大街'
-    """
-    name = "" if _missing(road_name) else str(road_name)
-    start = "" if _missing(from_name) else str(from_name)
-    end = "" if _missing(to_name) else str(to_name)
-    if not start and not end:
-        return name
-    return f"{name}（{start}—{end}）"
 
 
 def _missing(value: Any) -> bool:

@@ -6,7 +6,9 @@ short pieces (between the two carriageways of a cross street, say) join a neighb
 very long ones are cut at about equal lengths, preferably where a lane comes in, and
 the cut gets a name a person can find (``东四十条以北400米``). Lanes (小街巷/胡同) are
 managed whole (一巷一人): they are cut only where they cross a street. Each segment is
-named ``道路名（起点路—终点路）`` from the roads at its ends.
+named ``道路名（起点路—终点路）`` from the roads at its ends; an end that meets no road
+is a dead end (尽头) or, where the road leaves the district, the district boundary
+(e.g. 东城区界), so a name never has an empty end (``道路名（—终点路）``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ CLASS_RANK: dict[str, int] = {
     "alley": 1,
 }
 
+#: The name of a segment end that meets no other road.
 DEAD_END = "尽头"
 
 
@@ -69,19 +72,30 @@ def classify_kind(
     return pd.Series(np.where(is_lane, "lane", "street"), index=road_class.index)
 
 
-def segment_label(road_name: str, from_name: str | None, to_name: str | None) -> str:
+def segment_label(road_name: object, from_name: object = None, to_name: object = None) -> str:
     """The notice-board name of a segment: ``道路名（起点路—终点路）``.
+
+    Missing values (None, NaN, NA, "") count as no road: one missing end is a dead end
+    (尽头), two make the road name alone.
 
     >>> segment_label("东四北大街", "东四十条", "张自忠路")
     '东四北大街（东四十条—张自忠路）'
     >>> segment_label("史家胡同", "东四南大街", None)
     '史家胡同（东四南大街—尽头）'
-    >>> segment_label("青年湖西里", None, None)
+    >>> segment_label("青年湖西里", float("nan"), None)
     '青年湖西里'
     """
-    if not from_name and not to_name:
-        return road_name
-    return f"{road_name}（{from_name or DEAD_END}—{to_name or DEAD_END}）"
+    name, start, end = (_text(v) for v in (road_name, from_name, to_name))
+    if not start and not end:
+        return name or ""
+    return f"{name or ''}（{start or DEAD_END}—{end or DEAD_END}）"
+
+
+def _text(value: object) -> str | None:
+    """``value`` as text, or None when it is missing (None, NaN, NA, "")."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value) or None
 
 
 @dataclass
@@ -319,6 +333,8 @@ def segment_roads(
     split_by: Literal["streets", "all"] = "streets",
     snap_m: float = 2.0,
     lane_classes: Iterable[str] = LANE_CLASSES,
+    boundary: shapely.Geometry | None = None,
+    boundary_name: str = "区界",
 ) -> gpd.GeoDataFrame:
     """Cut road centrelines into segments between cross streets, and name them.
 
@@ -339,14 +355,24 @@ def segment_roads(
         ``"streets"``: cut where a street of another name meets (the practice);
         ``"all"``: also where a lane meets.
     snap_m
-        A road ending this close to another meets it (gaps in digitised data).
+        A road ending this close to another meets it (gaps in digitised data), or
+        this close to the outline of ``boundary`` leaves the district there.
+    lane_classes
+        Road classes managed as lanes.
+    boundary, boundary_name
+        The district (a polygon, in the roads' CRS) and the name of its boundary: a
+        road end on the outline, meeting no road, is named ``boundary_name`` instead
+        of :data:`DEAD_END`.
 
     Returns
     -------
     GeoDataFrame
         ``code`` (road code + ``-`` + 3-digit number along the road), ``road_code``,
-        ``road_name``, ``from_name``, ``to_name`` (None at a dead end), ``name``
-        (``道路名（起点路—终点路）``), ``road_class``, ``kind``, ``length_m``, geometry.
+        ``road_name``, ``from_name``, ``to_name``, ``name`` (``道路名（起点路—终点路）``),
+        ``road_class``, ``kind``, ``length_m``, geometry. An end meeting no road is
+        ``boundary_name`` on the district's outline and :data:`DEAD_END` elsewhere, so
+        ``from_name`` and ``to_name`` are both given, or both None for a road that
+        meets no other road at all (named by its road name alone).
 
     Examples
     --------
@@ -358,6 +384,10 @@ def segment_roads(
     ...               LineString([(-200, 600), (200, 600)])], crs=4548)
     >>> segment_roads(roads).query("road_code == 'a'").name.tolist()
     ['东四北大街（尽头—东四十条）', '东四北大街（东四十条—张自忠路）', '东四北大街（张自忠路—尽头）']
+    >>> district = shapely.box(-500, 0, 500, 2000)  # the street starts on the boundary
+    >>> segs = segment_roads(roads, boundary=district, boundary_name="东城区界")
+    >>> segs.query("road_code == 'a'")[["from_name", "to_name"]].iloc[0].tolist()
+    ['东城区界', '东四十条']
     """
     crs = require_projected(roads, func="segment_roads")
     for col in (name_col, class_col):
@@ -423,6 +453,7 @@ def segment_roads(
         if starts[p + 1] > starts[p]
     }
     rows: list[dict[str, object]] = []
+    open_ends: list[tuple[int, str, float, float]] = []  # row, which end, x, y
     seq: dict[int, int] = {}
     kinds = kind.to_numpy()
     code_arr = codes.to_numpy(dtype=object)
@@ -445,6 +476,10 @@ def segment_roads(
         )
         for piece in pieces:
             seq[o] = seq.get(o, 0) + 1
+            if piece.start is None:
+                open_ends.append((len(rows), "from_name", *path.point(piece.a)))
+            if piece.end is None:
+                open_ends.append((len(rows), "to_name", *path.point(piece.b)))
             rows.append(
                 {
                     "code": f"{code_arr[o]}-{seq[o]:03d}",
@@ -452,13 +487,15 @@ def segment_roads(
                     "road_name": name_arr[o],
                     "from_name": piece.start,
                     "to_name": piece.end,
-                    "name": segment_label(name_arr[o], piece.start, piece.end),
                     "road_class": class_arr[o],
                     "kind": str(kinds[o]),
                     "length_m": piece.length,
                     "geometry": path.cut(piece.a, piece.b),
                 }
             )
+    _name_open_ends(rows, open_ends, boundary=boundary, boundary_name=boundary_name, snap_m=snap_m)
+    for row in rows:
+        row["name"] = segment_label(row["road_name"], row["from_name"], row["to_name"])
     columns = [
         "code",
         "road_code",
@@ -472,6 +509,36 @@ def segment_roads(
         "geometry",
     ]
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs=crs)
+
+
+def _name_open_ends(
+    rows: list[dict[str, object]],
+    open_ends: list[tuple[int, str, float, float]],
+    *,
+    boundary: shapely.Geometry | None,
+    boundary_name: str,
+    snap_m: float,
+) -> None:
+    """Name the ends of segments that meet no road: the boundary, else a dead end.
+
+    A segment with one named end gets a name for the other; a road that meets no road
+    at all keeps two empty ends unless one lies on the boundary.
+    """
+    if not open_ends:
+        return
+    on_edge = np.zeros(len(open_ends), dtype=bool)
+    if boundary is not None and not shapely.is_empty(boundary):
+        outline = shapely.boundary(boundary) if shapely.get_dimensions(boundary) == 2 else boundary
+        xy = np.array([(x, y) for _, _, x, y in open_ends], dtype=float)
+        on_edge = shapely.dwithin(outline, shapely.points(xy), max(snap_m, 0.5))
+    for (row, which, _, _), edge in zip(open_ends, on_edge, strict=True):
+        if edge:
+            rows[row][which] = boundary_name
+    for row in {r for r, _, _, _ in open_ends}:
+        ends = rows[row]
+        if (ends["from_name"] is None) != (ends["to_name"] is None):
+            ends["from_name"] = ends["from_name"] or DEAD_END
+            ends["to_name"] = ends["to_name"] or DEAD_END
 
 
 def locate_lines(

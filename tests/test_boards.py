@@ -48,7 +48,7 @@ def test_each_board_names_segment_head_supervisor_and_hotline() -> None:
         "所属街道": "东四街道",
         "监督投诉电话": "12345",
     }
-    assert second.segment == "美术馆后街（五四大街—）"
+    assert second.segment == "美术馆后街（五四大街—尽头）"
     assert second.head == VACANT and second.head_phone == ""
 
 

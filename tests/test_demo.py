@@ -112,8 +112,12 @@ def test_roads_look_like_a_city_not_a_chessboard(dongcheng: DemoData) -> None:
     lanes = segs[segs.kind == "lane"]
     assert len(lanes) > 1_000
     assert 2_000 < len(segs) < 5_000
-    dead_ends = lanes.to_name.isna() | lanes.from_name.isna()
+    dead_ends = (lanes.to_name == "尽头") | (lanes.from_name == "尽头")
     assert 0.1 < dead_ends.mean() < 0.7
+    # an end meeting no road is named: a dead end, or the district boundary
+    assert not (segs.from_name.isna() ^ segs.to_name.isna()).any()
+    assert segs.name.str.contains("东城区界").sum() > 20
+    assert not segs.name.str.contains("（—|—）").any()
     # blocks between streets vary in size, as in a real city
     district = dongcheng.admin[dongcheng.admin.level == "district"].geometry.iloc[0]
     streets = roads[roads.kind == "street"].geometry.values

@@ -129,7 +129,7 @@ def test_dead_end_lane_is_named_as_a_dead_end() -> None:
     )
     lane = _of(segs, "丙胡同")
     assert lane.name.tolist() == ["丙胡同（东四北大街—尽头）"]
-    assert pd.isna(lane.to_name.iloc[0])
+    assert lane.to_name.iloc[0] == "尽头"
     assert lane.length_m.iloc[0] == pytest.approx(220)
 
 
@@ -317,7 +317,7 @@ def test_roads_segment_loads_named_segments(clean_db, tmp_path) -> None:  # type
             )
         ).all()
     main_street = [(r.from_name, r.to_name) for r in rows if r.road_name == "东四北大街"]
-    assert main_street == [(None, "东四十条"), ("东四十条", "张自忠路"), ("张自忠路", None)]
+    assert main_street == [("尽头", "东四十条"), ("东四十条", "张自忠路"), ("张自忠路", "尽头")]
     lane = [r for r in rows if r.road_name == "东四六条"]
-    assert [(r.kind, r.from_name, r.to_name) for r in lane] == [("lane", "东四北大街", None)]
+    assert [(r.kind, r.from_name, r.to_name) for r in lane] == [("lane", "东四北大街", "尽头")]
     assert sum(r.length_m for r in rows) == pytest.approx(900 + 400 + 400 + 250)

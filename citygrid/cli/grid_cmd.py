@@ -162,12 +162,15 @@ def segment(
         with engine.connect() as conn:
             lines = derive.roads(conn)
             comms = derive.communities(conn)
+            outline = derive.district(conn)
         if lines.empty:
             msg = "no roads loaded; load centrelines first (citygrid load roads FILE)"
             raise DataError(msg)
         segs = segment_roads(
             lines, min_length_m=min_length_m, max_length_m=max_length_m or None,
             split_by=split_by,  # type: ignore[arg-type]
+            boundary=None if outline is None else outline[1],
+            boundary_name="区界" if outline is None else f"{outline[0]}界",
         )  # fmt: skip
         if not comms.empty:
             segs["community_code"] = locate_lines(segs, comms, key="code").to_numpy()

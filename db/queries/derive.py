@@ -29,6 +29,24 @@ def communities(conn: Connection, *, codes: list[str] | None = None) -> gpd.GeoD
     return gpd.read_postgis(sa.text(sql + " ORDER BY code"), conn, geom_col="geom", params=params)
 
 
+def district(conn: Connection) -> tuple[str, object] | None:
+    """The district's name and outline (a shapely geometry), or None when not loaded.
+
+    With several districts loaded, their union under the first one's name.
+    """
+    import shapely
+
+    row = conn.execute(
+        sa.text(
+            "SELECT min(name) AS name, ST_AsBinary(ST_Union(geom)) AS wkb FROM admin_areas "
+            "WHERE level = 'district' AND geom IS NOT NULL"
+        )
+    ).one()
+    if row.wkb is None:
+        return None
+    return str(row.name), shapely.from_wkb(bytes(row.wkb))
+
+
 def roads(conn: Connection) -> gpd.GeoDataFrame:
     """Road centrelines (code, name, road_class, kind, geometry), in the working CRS."""
     return gpd.read_postgis(

@@ -38,7 +38,7 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 CATEGORIES_CSV = PROJECT_ROOT / "data" / "categories.csv"
 STREET_CLASSES = ("快速路", "主干路", "次干路", "支路")
 #: Bumped whenever the same seed would give different data: cached districts are rebuilt.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 Step = Callable[[str], None]
 
 
@@ -259,7 +259,9 @@ def build(
     land = shapely.union_all(np.asarray(comms.geometry.values))
 
     say("road segments")
-    segments = segment_roads(roads, min_length_m=40.0, max_length_m=800.0)
+    segments = segment_roads(roads, min_length_m=40.0, max_length_m=800.0,
+                             boundary=base.district,
+                             boundary_name=base.district_name.split("（")[0] + "界")  # fmt: skip
     segments["community_code"] = locate_lines(segments, comms.rename(columns={"code": "c"}),
                                               key="c").to_numpy()  # fmt: skip
     mids = shapely.line_interpolate_point(np.asarray(segments.geometry.values), 0.5,
