@@ -291,15 +291,24 @@ def _area_check(run: _Run, frame: pd.DataFrame, issues: Issues) -> None:
     )
 
 
-def _duplicates(frame: pd.DataFrame, issues: Issues) -> None:
-    ok = ~issues.bad
-    key = (
+def _slot(frame: pd.DataFrame) -> pd.Series:
+    """Each row's slot: target, role and level (a slot may have several holders)."""
+    level = pd.to_numeric(frame["level"], errors="coerce").fillna(0).astype(int).astype(str)
+    return (
         frame["target_type"].astype(str)
         + ":"
         + frame["target_id"].astype(str)
         + ":"
         + frame["role"].astype(str)
+        + ":"
+        + level
     )
+
+
+def _duplicates(frame: pd.DataFrame, issues: Issues) -> None:
+    """Reject a row giving the same person the same slot as an earlier row."""
+    ok = ~issues.bad
+    key = _slot(frame) + ":" + frame["name"].astype(str) + "|" + _phone(frame["phone"]).fillna("")
     first = frame.loc[ok].groupby(key[ok])["row_no"].transform("min")
     later = np.zeros(len(frame), dtype=bool)
     reasons = np.full(len(frame), None, dtype=object)
@@ -307,7 +316,7 @@ def _duplicates(frame: pd.DataFrame, issues: Issues) -> None:
     dup = frame.loc[ok, "row_no"].to_numpy() != first.to_numpy()
     later[idx[dup]] = True
     reasons[idx[dup]] = [
-        f"the same target and role is already given at row {r}; one head per target"
+        f"the same person, target, role and level is already given at row {r}"
         for r in first.to_numpy()[dup]
     ]
     issues.add(later, "duplicate_key", reasons, field="target")
@@ -440,89 +449,160 @@ def _create_people(conn: Connection, run: _Run, wanted: pd.DataFrame, people: pd
 
 
 def _apply(conn: Connection, run: _Run, good: pd.DataFrame, change_id: int) -> list[pd.DataFrame]:
-    """Insert new assignments, replace changed ones, leave equal ones; count them."""
+    """Make the roster's holders the active holders of each slot it names; count changes.
+
+    A slot is a target, a role and a level. Its holders in the roster stay (unchanged),
+    are re-recorded (their supervisor changed: updated), or are added; holders of that
+    slot the roster does not name are ended (``valid_to``), never deleted. A slot given
+    two level-3 street heads keeps both: the rules checks then list it as a conflict.
+    """
     active = pd.read_sql_query(
         sa.text(
             "SELECT id, target_type, target_id, role, person_id, level, supervisor_id, valid_from "
             "FROM assignments WHERE valid_to IS NULL"
         ),
         conn,
-    ).set_index(["target_type", "target_id", "role"])
+    )
+    old_by_slot: dict[str, dict[int, Any]] = {}
+    for o, slot in zip(active.itertuples(), _slot(active), strict=True):
+        old_by_slot.setdefault(slot, {})[int(o.person_id)] = o
     now = dt.datetime.now(dt.UTC)
-    inserted = updated = unchanged = 0
+    counts = {"inserted": 0, "updated": 0, "unchanged": 0, "ended": 0}
     rejected: list[dict[str, Any]] = []
-    for r in good.itertuples():
-        key = (r.target_type, int(r.target_id), r.role)
-        level = None if pd.isna(r.level) else int(r.level)
-        sup = None if pd.isna(r.supervisor_id) else int(r.supervisor_id)
-        start = (
-            now if pd.isna(r.valid_from) else pd.Timestamp(r.valid_from, tz="UTC").to_pydatetime()
-        )
-        after = {"person_id": int(r.person_id), "level": level, "supervisor_id": sup}
-        old = active.loc[key] if key in active.index else None
-        if old is not None:
-            old_level = None if pd.isna(old["level"]) else int(old["level"])
-            old_sup = None if pd.isna(old["supervisor_id"]) else int(old["supervisor_id"])
-            before = {
-                "person_id": int(old["person_id"]),
-                "level": old_level,
-                "supervisor_id": old_sup,
-            }
-            if before == after:
-                unchanged += 1
-                continue
-            if pd.Timestamp(old["valid_from"]) > pd.Timestamp(start):
-                rejected.append(
-                    {
-                        "row_no": r.row_no,
-                        "natural_key": r.target_key,
-                        "reason_code": "inconsistent_dates",
-                        "reason": "valid_from is before the start of the current assignment "
-                        f"({pd.Timestamp(old['valid_from']):%Y-%m-%d})",
-                        "field": "valid_from",
-                        "value": str(r.valid_from),
-                        "loaded": False,
-                    }
-                )
-                continue
-            conn.execute(
-                sa.text("UPDATE assignments SET valid_to = :t, ended_by = :by WHERE id = :id"),
-                {"t": start, "by": run.actor.username, "id": int(old["id"])},
+    good = good.assign(_slot=_slot(good).to_numpy())
+    conflicts = 0
+    for slot, rows in good.groupby("_slot", sort=False):
+        olds = dict(old_by_slot.get(str(slot), {}))
+        fresh: list[Any] = []
+        for r in rows.itertuples():
+            old = olds.pop(int(r.person_id), None)
+            if old is None:
+                fresh.append(r)
+            elif _int_or_none(old.supervisor_id) == _int_or_none(r.supervisor_id):
+                counts["unchanged"] += 1
+            elif _replace(conn, run, r, old, change_id=change_id, now=now, rejected=rejected):
+                counts["updated"] += 1
+        leftover = list(olds.values())
+        for r in fresh:
+            old = leftover.pop(0) if leftover else None
+            if _replace(conn, run, r, old, change_id=change_id, now=now, rejected=rejected):
+                counts["updated" if old is not None else "inserted"] += 1
+        for old in leftover:  # holders the roster no longer names
+            end = max(now, pd.Timestamp(old.valid_from).to_pydatetime())
+            _end(conn, run, int(old.id), end)
+            record(
+                conn,
+                run.actor,
+                "assignment.end",
+                entity_type="assignment",
+                entity_id=int(old.id),
+                before={
+                    "person_id": int(old.person_id),
+                    "level": _int_or_none(old.level),
+                    "supervisor_id": _int_or_none(old.supervisor_id),
+                },
+                detail={"load_run": run.run_id, "reason": "not in the roster for this target"},
+                change_id=change_id,
             )
-            updated += 1
-        else:
-            before = None
-            inserted += 1
-        new_id = conn.scalar(
-            sa.text(
-                """
-                INSERT INTO assignments (person_id, target_type, target_id, role, level,
-                    supervisor_id, valid_from, assigned_by, change_id, load_run_id)
-                VALUES (:p, :tt, :tid, :role, :lv, :sup, :vf, :by, :cs, :run) RETURNING id
-                """
-            ),
-            {
-                "p": int(r.person_id),
-                "tt": r.target_type,
-                "tid": int(r.target_id),
-                "role": r.role,
-                "lv": level,
-                "sup": sup,
-                "vf": start,
-                "by": run.actor.username,
-                "cs": change_id,
-                "run": run.run_id,
-            },
+            counts["ended"] += 1
+        first = rows.iloc[0]
+        if first["role"] == "street_head" and first["target_type"] == "segment" and len(rows) > 1:
+            conflicts += 1
+    run.counts.update(
+        n_inserted=counts["inserted"],
+        n_updated=counts["updated"] + counts["ended"],
+        n_unchanged=counts["unchanged"],
+    )
+    if counts["ended"]:
+        run.messages.append(
+            f"{counts['ended']} assignments were ended: the roster names other holders "
+            "for their targets"
         )
-        record(
-            conn,
-            run.actor,
-            "assignment.load",
-            entity_type="assignment",
-            entity_id=new_id,
-            before=before,
-            after={**after, "target": r.target_key, "role": r.role},
-            change_id=change_id,
+    if conflicts:
+        run.messages.append(
+            f"{conflicts} segments are given two or more street heads of one level; all were "
+            "loaded and are listed as conflicts (citygrid assign check)"
         )
-    run.counts.update(n_inserted=inserted, n_updated=updated, n_unchanged=unchanged)
     return [pd.DataFrame(rejected)] if rejected else []
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _end(conn: Connection, run: _Run, assignment_id: int, when: dt.datetime) -> None:
+    conn.execute(
+        sa.text("UPDATE assignments SET valid_to = :t, ended_by = :by WHERE id = :id"),
+        {"t": when, "by": run.actor.username, "id": assignment_id},
+    )
+
+
+def _replace(
+    conn: Connection,
+    run: _Run,
+    r: Any,
+    old: Any,
+    *,
+    change_id: int,
+    now: dt.datetime,
+    rejected: list[dict[str, Any]],
+) -> bool:
+    """End ``old`` (if any) and record row ``r``; False when the dates forbid it."""
+    level = _int_or_none(r.level)
+    sup = _int_or_none(r.supervisor_id)
+    start = now if pd.isna(r.valid_from) else pd.Timestamp(r.valid_from, tz="UTC").to_pydatetime()
+    after = {"person_id": int(r.person_id), "level": level, "supervisor_id": sup}
+    before = None
+    if old is not None:
+        if pd.Timestamp(old.valid_from) > pd.Timestamp(start):
+            rejected.append(
+                {
+                    "row_no": r.row_no,
+                    "natural_key": r.target_key,
+                    "reason_code": "inconsistent_dates",
+                    "reason": "valid_from is before the start of the current assignment "
+                    f"({pd.Timestamp(old.valid_from):%Y-%m-%d})",
+                    "field": "valid_from",
+                    "value": str(r.valid_from),
+                    "loaded": False,
+                }
+            )
+            return False
+        before = {
+            "person_id": int(old.person_id),
+            "level": _int_or_none(old.level),
+            "supervisor_id": _int_or_none(old.supervisor_id),
+        }
+        _end(conn, run, int(old.id), start)
+    new_id = conn.scalar(
+        sa.text(
+            """
+            INSERT INTO assignments (person_id, target_type, target_id, role, level,
+                supervisor_id, valid_from, assigned_by, change_id, load_run_id)
+            VALUES (:p, :tt, :tid, :role, :lv, :sup, :vf, :by, :cs, :run) RETURNING id
+            """
+        ),
+        {
+            "p": int(r.person_id),
+            "tt": r.target_type,
+            "tid": int(r.target_id),
+            "role": r.role,
+            "lv": level,
+            "sup": sup,
+            "vf": start,
+            "by": run.actor.username,
+            "cs": change_id,
+            "run": run.run_id,
+        },
+    )
+    record(
+        conn,
+        run.actor,
+        "assignment.load",
+        entity_type="assignment",
+        entity_id=new_id,
+        before=before,
+        after={**after, "target": r.target_key, "role": r.role},
+        change_id=change_id,
+    )
+    return True

@@ -109,12 +109,58 @@ def test_segment_codes_target_types_and_duplicates(world: World) -> None:
         }
     ).to_csv(world.folder / "r.csv", index=False)
     report = world.load("assignments", world.folder / "r.csv")
-    assert report.n_inserted == 2
-    assert sorted(report.rejects["reason_code"]) == ["duplicate_key", "unknown_target"]
+    assert report.n_inserted == 3  # S3 has two heads: both kept, as a conflict to resolve
+    assert report.rejects["reason_code"].tolist() == ["unknown_target"]
+    assert any("1 segments are given two or more street heads" in m for m in report.messages)
     assert world.rows("SELECT target_type, role FROM assignments ORDER BY id") == [
+        ("segment", "street_head"),
         ("segment", "street_head"),
         ("cell", "grid_worker"),
     ]
+
+
+def test_the_same_person_twice_for_one_target_is_a_duplicate(world: World) -> None:
+    path = roster(
+        world,
+        [
+            ["东西大街", "西边路", "中轴路", "王小明", "1", 3, None],
+            ["东西大街", "中轴路", "西边路", "王小明", "1", 3, None],  # the same, reversed
+        ],
+    )
+    report = world.load("assignments", path)
+    assert (report.n_inserted, report.n_rejected) == (1, 1)
+    reject = report.rejects.iloc[0]
+    assert (reject["reason_code"], reject["row_no"]) == ("duplicate_key", 4)
+    assert "already given at row 3" in reject["reason"]
+
+
+def test_level_two_heads_of_a_street_office_are_all_kept(world: World) -> None:
+    frame = pd.DataFrame(
+        {
+            "target_type": ["street_office"] * 3,
+            "target_code": ["110101001000"] * 3,
+            "name": ["总街长甲", "二级乙", "二级丙"],
+            "phone": ["1", "2", "3"],
+            "level": [1, 2, 2],
+            "supervisor": [None, "总街长甲", "总街长甲"],
+        }
+    )
+    frame.to_csv(world.folder / "office.csv", index=False)
+    report = world.load("assignments", world.folder / "office.csv")
+    assert (report.n_inserted, report.n_rejected) == (3, 0), report.rejects
+    held = (
+        "SELECT p.name, a.level FROM assignments a JOIN people p ON p.id = a.person_id "
+        "WHERE a.valid_to IS NULL ORDER BY p.name"
+    )
+    assert world.rows(held) == [("二级丙", 2), ("二级乙", 2), ("总街长甲", 1)]
+    # the next roster names one level-2 head: the other's assignment is ended, not deleted
+    frame.iloc[[0, 1]].to_csv(world.folder / "office2.csv", index=False)
+    again = world.load("assignments", world.folder / "office2.csv")
+    assert (again.n_inserted, again.n_updated, again.n_unchanged) == (0, 1, 2)
+    assert any("1 assignments were ended" in m for m in again.messages)
+    assert world.rows(held) == [("二级乙", 2), ("总街长甲", 1)]
+    assert world.scalar("SELECT count(*) FROM assignments") == 3
+    assert world.scalar("SELECT count(*) FROM audit_log WHERE action = 'assignment.end'") == 1
 
 
 def test_ambiguous_road_without_cross_streets(world: World) -> None:
