@@ -360,8 +360,24 @@ class Problem(Base):
         CheckConstraint(_in("status", PROBLEM_STATUSES), name="problems_status"),
         Index("problems_geom_gist", "geom", postgresql_using="gist"),
         Index("problems_reported_at", "reported_at"),
-        Index("problems_cell_time", "cell_id", "reported_at"),
-        Index("problems_segment_time", "segment_id", "reported_at"),
+        # partial: counts leave voided reports out (migration 0004)
+        Index(
+            "problems_live_cell_time",
+            "cell_id",
+            "reported_at",
+            postgresql_where=text("status <> 'void'"),
+        ),
+        Index(
+            "problems_live_segment_time",
+            "segment_id",
+            "reported_at",
+            postgresql_where=text("status <> 'void'"),
+        ),
+        Index(
+            "problems_open_deadline",
+            "deadline",
+            postgresql_where=text("status NOT IN ('closed', 'void')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
