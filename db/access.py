@@ -98,6 +98,21 @@ class Actor:
 SYSTEM = Actor(username="system", role="system")
 
 
+def command_line_operator() -> Actor:
+    """The person at the server's command line: :data:`SYSTEM` named ``system:<login>``.
+
+    The audit log then says which operating-system account ran a command.
+    """
+    import os
+    import pwd
+
+    try:
+        login = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        login = str(os.getuid())
+    return Actor(username=f"system:{login}", role="system")
+
+
 def require(
     actor: Actor,
     permission: Permission,

@@ -9,8 +9,6 @@ Exports are recorded in the audit log.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import pwd
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,26 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from citygrid.cli.user_cmd import operator
 from citygrid.settings import get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
 
-    from db.access import Actor
 
 _DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m"])
 _FILE = click.Path(dir_okay=False, path_type=Path)
-
-
-def _operator() -> Actor:
-    from db.access import Actor
-
-    try:
-        login = pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        login = str(os.getuid())
-    return Actor(username=f"system:{login}", role="system")
 
 
 @contextmanager
@@ -189,7 +177,7 @@ def _export(
     from db.audit import record
     from db.queries.hotspots import unit_geometries
 
-    actor = _operator()
+    actor = operator()
     require(actor, "report.export", what="export analyses")
     table = frame.drop(columns="geometry", errors="ignore")
     if csv_path is not None:
@@ -422,7 +410,7 @@ def hotspots(**opts: Any) -> None:
             fdr=not opts["no_fdr"],
             **common,
         )
-        top = top_n(conn, frame, unit=unit, actor=_operator(), n=opts["top"], by=opts["rank"])
+        top = top_n(conn, frame, unit=unit, actor=operator(), n=opts["top"], by=opts["rank"])
         lang = 0 if get_settings().language == "zh" else 1
         top["class"] = top["gi_label_zh"] if lang == 0 else top["gi_label_en"]
         who = (

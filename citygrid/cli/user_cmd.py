@@ -40,16 +40,9 @@ _PASSWORD_STDIN = click.option(
 
 def operator() -> Actor:
     """The person at the server's command line, as an Actor that may do everything."""
-    import os
-    import pwd
+    from db.access import command_line_operator
 
-    from db.access import Actor
-
-    try:
-        login = pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        login = str(os.getuid())
-    return Actor(username=f"system:{login}", role="system")
+    return command_line_operator()
 
 
 @contextmanager
