@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import shutil
 import subprocess
 
 import pytest
@@ -46,13 +47,15 @@ def test_pdf_and_excel_carry_the_figures(figures: dict) -> None:  # type: ignore
     assert pdf.startswith(b"%PDF") and len(pdf) > 5_000
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "monthly-zh.pdf").write_bytes(pdf)
+    if shutil.which("pdftotext") is None:
+        pytest.fail("pdftotext is missing: install poppler-utils (./run test does it)")
     text = subprocess.run(
         ["pdftotext", "-layout", str(ARTIFACTS / "monthly-zh.pdf"), "-"],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    if text:  # poppler-utils present: the Chinese text is really there, not tofu
-        assert "东城区城市管理问题2025年6月通报" in text and "按期结案率" in text
-        assert "东华门街道" in text
+    # the Chinese text is really there, not tofu
+    assert "东城区城市管理问题2025年6月通报" in text and "按期结案率" in text
+    assert "东华门街道" in text
     wb = load_workbook(io.BytesIO(monthly_excel(report)))
     assert wb.sheetnames == ["概况", "类别", "街道排名", "社区排名", "热点前10", "热点图"]
     summary = {r[0]: r[1] for r in wb["概况"].iter_rows(values_only=True)}
