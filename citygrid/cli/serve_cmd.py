@@ -54,7 +54,11 @@ def run_dashboard(*, port: int | None = None, address: str | None = None) -> NoR
 
 @click.command(name="serve")
 @click.option("--port", type=int, default=None, help="Port (default CITYGRID_APP_PORT, 8501).")
-@click.option("--address", default=None, help="Address to listen on (default CITYGRID_APP_ADDRESS, 127.0.0.1).")
+@click.option(
+    "--address",
+    default=None,
+    help="Address to listen on (default CITYGRID_APP_ADDRESS, 127.0.0.1).",
+)
 def command(port: int | None, address: str | None) -> None:
     """Start the database if needed and serve the dashboard."""
     from citygrid.cli.db_cmd import prepare_database
