@@ -22,6 +22,7 @@ COPY gis ./gis
 COPY db ./db
 COPY etl ./etl
 COPY app ./app
+COPY reports ./reports
 COPY data ./data
 RUN pip install --no-cache-dir --no-deps -e . \
     && useradd --system --create-home citygrid \

@@ -38,3 +38,16 @@ def test_imports_point_one_way(package: str) -> None:
         if bad:
             offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
     assert offenders == []
+
+
+def test_the_docker_image_holds_every_package() -> None:
+    """The image copies each installed package (a missing one fails only at run time)."""
+    import re
+    import tomllib
+
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    packages = {p.rstrip("*") for p in find["setuptools"]["packages"]["find"]["include"]}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (ROOT / "Dockerfile").read_text(), re.M))
+    on_disk = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests"}
+    assert packages == on_disk
+    assert packages <= copied, f"Dockerfile does not copy {sorted(packages - copied)}"
