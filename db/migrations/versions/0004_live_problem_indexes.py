@@ -28,18 +28,31 @@ OPEN = sa.text("status NOT IN ('closed', 'void')")
 
 
 def upgrade() -> None:
-    op.drop_index("problems_cell_time", table_name="problems")
-    op.drop_index("problems_segment_time", table_name="problems")
+    # IF [NOT] EXISTS: a database administrator may have made them by hand from the
+    # benchmark notes before this migration existed
+    op.drop_index("problems_cell_time", table_name="problems", if_exists=True)
+    op.drop_index("problems_segment_time", table_name="problems", if_exists=True)
     op.create_index(
-        "problems_live_cell_time", "problems", ["cell_id", "reported_at"], postgresql_where=LIVE
+        "problems_live_cell_time",
+        "problems",
+        ["cell_id", "reported_at"],
+        postgresql_where=LIVE,
+        if_not_exists=True,
     )
     op.create_index(
         "problems_live_segment_time",
         "problems",
         ["segment_id", "reported_at"],
         postgresql_where=LIVE,
+        if_not_exists=True,
     )
-    op.create_index("problems_open_deadline", "problems", ["deadline"], postgresql_where=OPEN)
+    op.create_index(
+        "problems_open_deadline",
+        "problems",
+        ["deadline"],
+        postgresql_where=OPEN,
+        if_not_exists=True,
+    )
 
 
 def downgrade() -> None:
