@@ -37,7 +37,7 @@ def command(size: str | None, seed: int | None, no_serve: bool, rebuild: bool) -
     Without --size: the prebuilt sample in data/sample (Dongcheng, the last year of
     problems), ready in about a minute. Generated districts are kept in
     <home>/demo/<size>-<seed>/ and reused. Problem dates are moved forward so that
-    the newest problems are today's. Files already loaded are skipped.
+    the newest problems are of the last hours. Files already loaded are skipped.
     """
     from citygrid.cli.db_cmd import prepare_database
     from db.engine import make_engine
