@@ -222,19 +222,36 @@ def _reset_caches() -> None:
     get_settings.cache_clear()
 
 
+def point_settings_at(name: str) -> None:
+    """Make the settings name database ``name`` on the configured server.
+
+    The embedded cluster's database is ``CITYGRID_DB_NAME``; with
+    ``CITYGRID_DATABASE_URL`` set, the URL's database is replaced as well.
+    """
+    os.environ["CITYGRID_DB_NAME"] = name
+    url = os.environ.get("CITYGRID_DATABASE_URL")
+    if url:
+        from sqlalchemy.engine import make_url
+
+        os.environ["CITYGRID_DATABASE_URL"] = (
+            make_url(url).set(database=name).render_as_string(hide_password=False)
+        )
+
+
 @contextlib.contextmanager
 def use_database(name: str) -> Iterator[None]:
     """Point CityGrid's settings, engines and the app's caches at database ``name``."""
-    before = os.environ.get("CITYGRID_DB_NAME")
-    os.environ["CITYGRID_DB_NAME"] = name
+    before = {k: os.environ.get(k) for k in ("CITYGRID_DB_NAME", "CITYGRID_DATABASE_URL")}
+    point_settings_at(name)
     _reset_caches()
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("CITYGRID_DB_NAME", None)
-        else:
-            os.environ["CITYGRID_DB_NAME"] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         _reset_caches()
 
 

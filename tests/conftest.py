@@ -11,14 +11,16 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
-# Tests use their own database on the same server, never the demo one. Set before any
-# CityGrid module reads the settings.
-os.environ.setdefault("CITYGRID_DB_NAME", os.environ.get("CITYGRID_TEST_DB", "citygrid_test"))
-os.environ.setdefault("CITYGRID_WORKING_SRID", "4548")
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+from tests.browser_support import point_settings_at
+
+# Tests use their own database on the same server (the embedded cluster, or the one of
+# CITYGRID_DATABASE_URL), never the demo one nor the URL's own: they drop and create it.
+# Set before any CityGrid module reads the settings.
+point_settings_at(os.environ.get("CITYGRID_TEST_DB", "citygrid_test"))
+os.environ.setdefault("CITYGRID_WORKING_SRID", "4548")
 
 from citygrid.settings import get_settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from pathlib import Path
 
 import geopandas as gpd
@@ -265,8 +266,16 @@ def test_citygrid_demo_loads_the_tests_district_and_skips_it_the_second_time(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from citygrid.cli import demo_cmd, main
+    from etl.demo import loading
+
+    build = importlib.import_module("etl.demo.build")  # the package's build() hides it
 
     monkeypatch.setattr(demo_cmd, "demo_root", lambda: tmp_path)
+    # one "now" for both runs: the district is moved to the current hour, and a second
+    # run in the next hour would rightly load the moved problems again
+    frozen = build.beijing_now()
+    monkeypatch.setattr(build, "beijing_now", lambda: frozen)
+    monkeypatch.setattr(loading, "beijing_now", lambda: frozen)
     assert main(["demo", "--size", "tests", "--no-serve"]) == 0
     manifest = read_manifest(tmp_path / "tests-2004")
     counts = manifest["counts"]

