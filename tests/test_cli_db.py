@@ -155,3 +155,39 @@ def test_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert out.stderr.startswith("error: invalid settings: working_srid")
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("nosuch",), "error: No such command 'nosuch'. (see `citygrid --help`)"),
+        (("load", "--bogus"), "error: No such option '--bogus'. (see `citygrid load --help`)"),
+        (("db", "up", "--bogus"), "error: No such option '--bogus'. (see `citygrid db up --help`)"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_help(args: tuple[str, ...], expected: str) -> None:
+    out = citygrid(dict(os.environ), *args)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [expected]
+
+
+def test_a_group_named_alone_shows_its_help() -> None:
+    out = citygrid(dict(os.environ), "db")
+    assert out.returncode == 0 and out.stderr == ""
+    assert out.stdout.startswith("Usage: citygrid db") and "migrate" in out.stdout
+
+
+def test_every_command_explains_itself() -> None:
+    from click.testing import CliRunner
+
+    from citygrid.cli import _COMMANDS, cli
+
+    runner = CliRunner()
+    for name in _COMMANDS:
+        group = cli.get_command(None, name)  # type: ignore[arg-type]
+        assert group is not None
+        subs = list(getattr(group, "commands", {}).values())
+        for cmd_path in [[name]] + [[name, s.name] for s in subs if not s.hidden]:
+            result = runner.invoke(cli, [*cmd_path, "--help"])
+            assert result.exit_code == 0, (cmd_path, result.output)
+            assert "Usage: " in result.output and len(result.output.splitlines()) > 3

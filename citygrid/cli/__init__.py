@@ -88,8 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted: nothing was changed", err=True)
         return 1
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.format_message())  # a group named alone: its help is the answer
+        return 0
+    except click.UsageError as exc:
+        # one line, like every other error, pointing at the help that explains it
+        ctx = exc.ctx
+        while ctx is not None and ctx.command.hidden and ctx.parent is not None:
+            ctx = ctx.parent  # `load FILE` runs a hidden subcommand: its help is load's
+        path = ctx.command_path if ctx is not None else "citygrid"
+        message = exc.format_message().replace("\n", " ")
+        click.echo(f"error: {message} (see `{path} --help`)", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
