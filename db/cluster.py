@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -112,13 +113,19 @@ class Cluster:
         on_path = shutil.which("pg_ctl")
         if on_path:
             candidates.append(Path(on_path).parent)
+        others: list[str] = []
         for cand in candidates:
             if (cand / "initdb").is_file() and (cand / "pg_ctl").is_file():
-                return cand
+                version = _major_version(cand / "pg_ctl")
+                if version == 15:
+                    return cand
+                others.append(f"{cand} holds PostgreSQL {version or 'of unknown version'}")
+        found = f" ({'; '.join(others)})" if others else ""
         msg = (
             "PostgreSQL 15 server binaries (initdb, pg_ctl) not found in "
-            f"{', '.join(str(c) for c in candidates)}; install `postgresql-15` or set "
-            "CITYGRID_PG_BIN_DIR"
+            f"{', '.join(str(c) for c in candidates)}{found}; install `postgresql-15` "
+            "(on Ubuntu from the PostgreSQL apt repository, apt.postgresql.org), set "
+            "CITYGRID_PG_BIN_DIR, or set CITYGRID_DATABASE_URL to an existing PostGIS"
         )
         raise DatabaseError(msg)
 
@@ -346,3 +353,10 @@ class Cluster:
             f"postgresql+psycopg://{SUPERUSER}:{quote(self.password(), safe='')}"
             f"@127.0.0.1:{self.port}/{database}"
         )
+
+
+def _major_version(pg_ctl: Path) -> int | None:
+    """The major version ``pg_ctl --version`` reports ("pg_ctl (PostgreSQL) 15.18" -> 15)."""
+    out = subprocess.run([str(pg_ctl), "--version"], capture_output=True, text=True, check=False)
+    match = re.search(r"\)\s*(\d+)", out.stdout)
+    return int(match.group(1)) if out.returncode == 0 and match else None

@@ -191,3 +191,21 @@ def test_every_command_explains_itself() -> None:
             result = runner.invoke(cli, [*cmd_path, "--help"])
             assert result.exit_code == 0, (cmd_path, result.output)
             assert "Usage: " in result.output and len(result.output.splitlines()) > 3
+
+
+def test_server_binaries_of_another_major_version_are_named_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from db import cluster as cluster_module
+    from gis.errors import DatabaseError
+
+    for name in ("initdb", "pg_ctl"):
+        script = tmp_path / name
+        script.write_text("#!/bin/sh\necho 'pg_ctl (PostgreSQL) 16.4'\n")
+        script.chmod(0o755)
+    assert cluster_module._major_version(tmp_path / "pg_ctl") == 16
+    monkeypatch.setattr(cluster_module, "Path", lambda p: tmp_path if "15" in str(p) else Path(p))
+    monkeypatch.setattr(cluster_module.shutil, "which", lambda _: None)
+    settings = Settings(home=tmp_path, pg_bin_dir=tmp_path)
+    with pytest.raises(DatabaseError, match=r"holds PostgreSQL 16.*apt\.postgresql\.org"):
+        Cluster(settings).bin_dir()
