@@ -42,3 +42,30 @@ def test_site_suggestions_are_computed_on_demand() -> None:
     at.button(key="cov_sites_run").click().run()
     assert not at.exception and not at.error
     assert any("毒饵站" in i.value for i in at.info)
+
+
+def test_a_chosen_community_cuts_every_gap_layer_to_it() -> None:
+    at = app_test("coverage")
+    whole = at.dataframe[0].value.set_index("缺口类型")["数量"].astype(int)
+    com = at.sidebar.selectbox(key="f_community")
+    chosen = com.options[1]  # the first community of the list (options[0] is "all")
+    com.select(chosen).run()
+    assert not at.exception and not at.error
+    part = at.dataframe[0].value.set_index("缺口类型")["数量"].astype(int)
+    assert (part <= whole).all() and part.sum() < whole.sum()
+    with engine().connect() as conn:
+        com_id = conn.scalar(
+            sa.text("SELECT id FROM admin_areas WHERE level = 'community' AND name = :n"),
+            {"n": chosen},
+        )
+        inside = conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM road_segments s WHERE s.kind = 'street' "
+                "AND ST_Intersects(s.geom, (SELECT ST_Buffer(geom, 5) FROM admin_areas "
+                "WHERE id = :c)) AND NOT EXISTS (SELECT 1 FROM assignments a "
+                "WHERE a.target_type = 'segment' AND a.target_id = s.id AND a.valid_to IS NULL "
+                "AND a.role = 'street_head' AND a.level = 3)"
+            ),
+            {"c": com_id},
+        )
+    assert int(part.loc[GAP_TYPES["segment_no_head"][0]]) == inside

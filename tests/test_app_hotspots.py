@@ -63,3 +63,15 @@ def test_monthly_report_is_built_as_pdf_and_excel() -> None:
     assert len(downloads) == 2
     assert all(d.proto.label.startswith("下载月通报") for d in downloads)
     assert exports() == before + 1  # one audit row for both files, written in db.queries
+
+
+def test_a_chosen_community_shows_its_own_cells_only() -> None:
+    at = app_test("hotspots")
+    com = at.sidebar.selectbox(key="f_community")
+    chosen = com.options[1]
+    com.select(chosen).run()
+    assert not at.exception and not at.error
+    assert any("只显示所选社区" in c.value for c in at.caption)
+    top = at.dataframe[0].value
+    assert len(top) and set(top["名称"]) == {chosen}
+    assert list(top.columns[-4:]) == ["责任主体", "网格员", "电话", "街长"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
@@ -66,6 +68,29 @@ def _sites(so: tuple[int, ...] | None) -> None:
     st.session_state[SITES] = (so, result)
 
 
+def in_community(
+    gaps: dict[str, gpd.GeoDataFrame], key: tuple[Any, ...]
+) -> dict[str, gpd.GeoDataFrame]:
+    """The gaps within (or touching) the community chosen in the sidebar, if one is.
+
+    The gap layers are computed per street office; a community is cut from them by its
+    outline (a few metres wider, so that a segment or premises on the boundary stays).
+    """
+    if key[1] is None or not gaps:
+        return gaps
+    outline = data.outlines("community", key, 1.0)
+    if outline.empty:
+        return gaps
+    crs = next(iter(gaps.values())).crs
+    area = outline.to_crs(crs).union_all().buffer(5.0)
+    cut: dict[str, gpd.GeoDataFrame] = {}
+    for name, layer in gaps.items():
+        part = layer.loc[layer.intersects(area)]
+        part.attrs = {**layer.attrs, "total": len(part)}
+        cut[name] = part
+    return cut
+
+
 @guarded
 def page() -> None:
     """The coverage-gaps page."""
@@ -82,7 +107,7 @@ def page() -> None:
         st.info(t("cov.pick_so"))
         return
     lang_i = 0 if current_lang() == "zh" else 1
-    gaps = data.coverage_gaps(so)
+    gaps = in_community(data.coverage_gaps(so), key)
     counts = pd.DataFrame(
         {
             "gap": [GAP_TYPES[k][lang_i] for k in gaps],

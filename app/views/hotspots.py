@@ -4,6 +4,7 @@ the top 10 with their street heads, and the monthly report."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -49,6 +50,19 @@ def _comparison(frame: pd.DataFrame) -> None:
     st.caption(t("hot.compare", n=f"{n:,}", prev=f"{prev:,}", change=change))
 
 
+def in_community(frame: gpd.GeoDataFrame, key: tuple[Any, ...]) -> gpd.GeoDataFrame:
+    """The units of the community chosen in the sidebar, if one is.
+
+    Gi* and the trends are computed over the street office (or district): a cell is hot
+    against its wider surroundings, not against its own community alone. The page then
+    shows the chosen community's part of the result, and says so.
+    """
+    communities = key[1]
+    if communities is None:
+        return frame
+    return frame.loc[frame["community_id"].isin(communities)]
+
+
 def _top(frame: gpd.GeoDataFrame, unit: str, actor: Actor) -> None:
     from db.queries.hotspots import top_n
 
@@ -61,7 +75,8 @@ def _top(frame: gpd.GeoDataFrame, unit: str, actor: Actor) -> None:
         columns |= {"street_head_name": "col.head", "street_head_phone": "col.phone",
                     "supervisor_name": "col.supervisor"}  # fmt: skip
     else:
-        columns |= {"responsible_body": "col.head", "grid_worker_phone": "col.phone"}
+        columns |= {"responsible_body": "col.body", "grid_worker_name": "col.worker",
+                    "grid_worker_phone": "col.phone", "street_head_name": "col.head"}  # fmt: skip
     ui.table(top.assign(gi_z=top["gi_z"].round(2)), columns)
 
 
@@ -132,7 +147,9 @@ def page() -> None:
     # The last 30 days of the whole district were started with the server's first
     # session and are shared with the big screen; other choices start here.
     job = data.hotspots(unit=unit, start=f.start, end=f.end, scope_key=key)
-    frame = ui.wait_for(job)
+    frame = in_community(ui.wait_for(job), key)
+    if key[1] is not None:
+        st.caption(t("hot.community_view"))
     outline = data.outlines("street_office", key, 15.0)
     left, right = st.columns([3, 2], gap="medium")
     with left:
@@ -152,7 +169,7 @@ def page() -> None:
         st.info(t("hot.emerging.pick_so"))
         _report(f, actor)
         return
-    trend = data.emerging(f.end, EMERGING_MONTHS, key)
+    trend = in_community(data.emerging(f.end, EMERGING_MONTHS, key), key)
     lang_i = 0 if current_lang() == "zh" else 1
     moving = trend.loc[trend["pattern"] != "none"]
     shown = gpd.GeoDataFrame(

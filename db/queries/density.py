@@ -53,7 +53,7 @@ _PROBLEM_COLUMN: dict[Unit, str] = {
 _UNIT_SQL: dict[Unit, str] = {
     "cell": """
         SELECT c.id AS unit_id, c.code, c.code AS name, com.name AS community,
-               so.name AS street_office, so.id AS street_office_id,
+               com.id AS community_id, so.name AS street_office, so.id AS street_office_id,
                COALESCE(c.area_m2, ST_Area(c.geom)) / 1e6 AS area_km2,
                CAST(NULL AS double precision) AS length_km, CAST(NULL AS integer) AS population
         FROM grid_cells c
@@ -64,8 +64,8 @@ _UNIT_SQL: dict[Unit, str] = {
     "segment": """
         SELECT s.id AS unit_id, s.code,
                s.road_name || COALESCE('（' || s.from_name || '—' || s.to_name || '）', '') AS name,
-               com.name AS community, so.name AS street_office, so.id AS street_office_id,
-               CAST(NULL AS double precision) AS area_km2,
+               com.name AS community, com.id AS community_id, so.name AS street_office,
+               so.id AS street_office_id, CAST(NULL AS double precision) AS area_km2,
                COALESCE(s.length_m, ST_Length(s.geom)) / 1e3 AS length_km,
                CAST(NULL AS integer) AS population
         FROM road_segments s
@@ -73,7 +73,7 @@ _UNIT_SQL: dict[Unit, str] = {
         LEFT JOIN admin_areas so ON so.id = s.street_office_id
         WHERE true""",
     "community": """
-        SELECT a.id AS unit_id, a.code, a.name, a.name AS community,
+        SELECT a.id AS unit_id, a.code, a.name, a.name AS community, a.id AS community_id,
                so.name AS street_office, so.id AS street_office_id,
                ST_Area(a.geom) / 1e6 AS area_km2, CAST(NULL AS double precision) AS length_km,
                a.population
@@ -82,7 +82,7 @@ _UNIT_SQL: dict[Unit, str] = {
         WHERE a.level = 'community'""",
     "street_office": """
         SELECT so.id AS unit_id, so.code, so.name, CAST(NULL AS text) AS community,
-               so.name AS street_office, so.id AS street_office_id,
+               CAST(NULL AS bigint) AS community_id, so.name AS street_office, so.id AS street_office_id,
                ST_Area(so.geom) / 1e6 AS area_km2, CAST(NULL AS double precision) AS length_km,
                so.population
         FROM admin_areas so
@@ -261,8 +261,8 @@ def density(
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``unit_id``: ``code``, ``name``, ``community``, ``street_office``,
-        ``street_office_id``, (``group``, ``group_name``), ``n``, ``n_previous``,
+        Indexed by ``unit_id``: ``code``, ``name``, ``community``, ``community_id``,
+        ``street_office``, ``street_office_id``, (``group``, ``group_name``), ``n``, ``n_previous``,
         ``n_last_year``, ``change_previous``, ``change_previous_pct``,
         ``change_last_year``, ``change_last_year_pct``, ``area_km2``, ``length_km``,
         ``population``, ``per_km2``, ``per_km`` and ``per_1000`` (per 1,000 residents).
@@ -368,7 +368,8 @@ def density_query(
                    OR (p.reported_at >= :ly_start AND p.reported_at < :ly_end)){extra_where}
             GROUP BY 1, 2
         )
-        SELECT u.unit_id, u.code, u.name, u.community, u.street_office, u.street_office_id,
+        SELECT u.unit_id, u.code, u.name, u.community, u.community_id, u.street_office,
+               u.street_office_id,
                a.grp AS "group", COALESCE(a.n, 0) AS n,
                COALESCE(a.n_previous, 0) AS n_previous, COALESCE(a.n_last_year, 0) AS n_last_year,
                u.area_km2, u.length_km, u.population, u.unit_id IS NULL AS unplaced
@@ -400,6 +401,7 @@ def _finish(
     for c in ("area_km2", "length_km", "population"):
         out[c] = pd.to_numeric(out[c], errors="coerce").astype(np.float64)
     out["street_office_id"] = out["street_office_id"].astype("Int64")
+    out["community_id"] = out["community_id"].astype("Int64")
     n = out["n"].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         for label, base in (("previous", "n_previous"), ("last_year", "n_last_year")):
@@ -418,6 +420,7 @@ def _finish(
             "code",
             "name",
             "community",
+            "community_id",
             "street_office",
             "street_office_id",
             "group",

@@ -510,7 +510,7 @@ def emerging(
     names = fetch_frame(
         conn,
         f"WITH units AS ({units_sql(unit, street_office_ids=street_office_ids)}) "
-        "SELECT unit_id, code, name, community, street_office FROM units",
+        "SELECT unit_id, code, name, community, community_id, street_office FROM units",
         {
             "start": as_datetime(start, tz=tz),
             "end": as_datetime(end, tz=tz),
@@ -547,7 +547,8 @@ def top_n(
 
     Ranked by Gi* z (``by="z"``) or by problem count (``by="count"``), ties by count
     then id. Segments get their active level-3 street head(s) and level-2 supervisor;
-    cells their responsible body (the community when none is named) and grid worker.
+    cells their responsible body (the community when none is named), grid worker and the
+    level-3 heads of the streets running through them.
     Names and phones are masked for actors who may not read personal data.
     """
     _check(unit, None)
@@ -611,15 +612,26 @@ def _responsible(conn: Connection, *, unit: HotspotUnit, ids: list[int]) -> pd.D
                    COALESCE(NULLIF(c.responsible_body, ''), com.name) AS responsible_body,
                    NULLIF(c.responsible_body, '') IS NULL AS responsible_fallback,
                    string_agg(g.name, '、' ORDER BY g.name) AS grid_worker_name,
-                   string_agg(COALESCE(g.phone, ''), '、' ORDER BY g.name) AS grid_worker_phone
+                   string_agg(COALESCE(g.phone, ''), '、' ORDER BY g.name) AS grid_worker_phone,
+                   heads.street_head_name
             FROM grid_cells c
             LEFT JOIN admin_areas com ON com.id = c.community_id
             LEFT JOIN assignments a
                    ON a.target_type = 'cell' AND a.target_id = c.id AND a.valid_to IS NULL
                   AND a.role = 'grid_worker'
             LEFT JOIN people g ON g.id = a.person_id
+            -- the level-3 heads of the streets running through the cell (not along its edge)
+            LEFT JOIN LATERAL (
+                SELECT string_agg(DISTINCT h.name, '、') AS street_head_name
+                FROM road_segments s
+                JOIN assignments sa
+                  ON sa.target_type = 'segment' AND sa.target_id = s.id
+                 AND sa.valid_to IS NULL AND sa.role = 'street_head' AND sa.level = 3
+                JOIN people h ON h.id = sa.person_id
+                WHERE s.geom && c.geom AND ST_Relate(s.geom, c.geom, 'T********')
+            ) heads ON true
             WHERE c.id = ANY(CAST(:ids AS integer[]))
-            GROUP BY c.id, c.responsible_body, com.name
+            GROUP BY c.id, c.responsible_body, com.name, heads.street_head_name
         """
     people = fetch_frame(conn, sql, {"ids": ids})
     return people.set_index(people["unit_id"].astype(np.int64)).drop(columns="unit_id")
