@@ -28,12 +28,14 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from citygrid.settings import get_settings
+from citygrid.settings import Settings, get_settings
 from db.queries import dashboard as q
 from db.queries.dashboard import Scope
 
 #: Cache lifetime of the pages' queries (seconds); the big screen uses its refresh interval.
 PAGE_TTL_S = 300
+#: How long a change an administrator made to the settings may take to reach a page.
+SETTINGS_TTL_S = 30
 #: Above this many grid cells or segments a district is "large": heavy analyses of the
 #: whole district run in the background, and the desks ask for a street office first.
 LARGE = 3000
@@ -46,10 +48,37 @@ BACKGROUND_NICE = 10
 @st.cache_resource(show_spinner=False)
 def engine() -> sa.Engine:
     """The process-wide engine (starts the embedded database when needed)."""
-    from db.engine import ensure_server, make_engine
+    from db.engine import app_engine, ensure_server
 
     ensure_server()
-    return make_engine()
+    return app_engine()
+
+
+@st.cache_resource(ttl=SETTINGS_TTL_S, show_spinner=False)
+def _runtime_settings() -> Settings:
+    from db.runtime_settings import effective_settings
+
+    with engine().connect() as conn:
+        return effective_settings(conn)
+
+
+def settings() -> Settings:
+    """The settings in force: the environment's, with what an administrator changed
+    (``db.runtime_settings``), at most :data:`SETTINGS_TTL_S` seconds old.
+
+    Never fails: with the database out of reach the environment's settings apply (the
+    page's own queries then say what is wrong).
+    """
+    try:
+        return _runtime_settings()
+    except Exception:  # not cached: the next call asks the database again
+        return get_settings()
+
+
+def settings_changed() -> None:
+    """Forget the settings in force (after a change), and the results they shaped."""
+    _runtime_settings.clear()
+    forget_jobs("big")
 
 
 def zone() -> str:
@@ -64,7 +93,7 @@ def now() -> dt.datetime:
 
 def tick(moment: dt.datetime) -> dt.datetime:
     """``moment`` rounded down to the refresh interval: every screen shares one answer."""
-    step = get_settings().refresh_seconds
+    step = settings().refresh_seconds
     seconds = int(moment.timestamp()) // step * step
     return dt.datetime.fromtimestamp(seconds, tz=moment.tzinfo)
 
@@ -113,7 +142,11 @@ def problem_period() -> tuple[dt.datetime, dt.datetime] | None:
 
 
 def big_screen_of(
-    eng: sa.Engine, moment: dt.datetime, scope_key: tuple[Any, ...], tz: str
+    eng: sa.Engine,
+    moment: dt.datetime,
+    scope_key: tuple[Any, ...],
+    tz: str,
+    yellow_fraction: float = q.YELLOW_FRACTION,
 ) -> dict[str, Any]:
     """Everything the big screen shows except the map and the bait-station share.
 
@@ -124,7 +157,9 @@ def big_screen_of(
     scope = scope_of(scope_key)
     month_start = moment - dt.timedelta(days=30)
     jobs: dict[str, Callable[[sa.Connection], Any]] = {
-        "kpis": lambda c: q.big_screen_kpis(c, now=moment, scope=scope, tz=tz),
+        "kpis": lambda c: q.big_screen_kpis(
+            c, now=moment, scope=scope, tz=tz, yellow_fraction=yellow_fraction
+        ),
         "categories": lambda c: q.category_counts(
             c, start=month_start, end=moment, now=moment, scope=scope
         ),
@@ -134,7 +169,9 @@ def big_screen_of(
         "ranks": lambda c: q.rankings_by_area(
             c, start=month_start, end=moment, now=moment, scope=scope
         ),
-        "latest": lambda c: q.latest_problems(c, now=moment, scope=scope),
+        "latest": lambda c: q.latest_problems(
+            c, now=moment, scope=scope, yellow_fraction=yellow_fraction
+        ),
     }
 
     def run(job: Callable[[sa.Connection], Any]) -> Any:
@@ -154,13 +191,15 @@ def big_screen(moment: dt.datetime, scope_key: tuple[Any, ...]) -> Future[dict[s
     Started in the background (by :func:`warm_defaults` for the whole district, or by
     the first screen to ask), so a screen opening meanwhile waits for the same answer.
     """
+    yellow = settings().yellow_fraction
     return in_background(
-        ("big", moment, scope_key),
+        ("big", moment, scope_key, yellow),
         big_screen_of,
         engine(),
         moment,
         scope_key,
         zone(),
+        yellow,
         pool="quick",
     )
 

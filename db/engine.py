@@ -98,6 +98,111 @@ def make_engine(settings: Settings | None = None, *, database: str | None = None
     )
 
 
+#: Login role the dashboard connects as: a member of ``citygrid_app`` (migration 0003),
+#: so it may read and write the data but only append to the audit log.
+APP_LOGIN_ROLE = "citygrid_web"
+
+
+def app_engine(settings: Settings | None = None) -> Engine:
+    """The engine of the dashboard: it acts with the application role's rights only.
+
+    The dashboard is what the network reaches, so it must not be able to change the
+    audit trail. When the configured user owns the schema (the embedded cluster, a
+    docker-compose server) and may create roles, the login role ``citygrid_web`` in
+    ``citygrid_app`` is created or refreshed with a password kept in
+    ``<home>/pg-app-password`` and the dashboard connects as it. A configured user that
+    does not own the schema (production: the README's login role) is used as it is.
+    """
+    settings = settings or get_settings()
+    return sa.create_engine(
+        _app_url(settings),
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"application_name": "citygrid-app"},
+    )
+
+
+def _app_url(settings: Settings) -> str:
+    from db.models_access import APP_DB_ROLE
+
+    owner_url = server_url(settings)
+    owner = sa.create_engine(owner_url, poolclass=sa.pool.NullPool)
+    try:
+        with owner.begin() as conn:
+            me = conn.execute(
+                sa.text(
+                    "SELECT r.rolsuper OR r.rolcreaterole AS may_create, "
+                    "       EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' "
+                    "               AND tablename = 'audit_log' AND tableowner = current_user) "
+                    "         AS owns_audit, "
+                    "       EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :app) AS app_role "
+                    "FROM pg_roles r WHERE r.rolname = current_user"
+                ),
+                {"app": APP_DB_ROLE},
+            ).one()
+            if not me.owns_audit:
+                return owner_url  # already a restricted login (or no schema yet)
+            if not (me.may_create and me.app_role):
+                import logging
+
+                logging.getLogger("citygrid").warning(
+                    "the dashboard connects as the owner of the audit log; create a login "
+                    "role in %s for it (README: production roles)",
+                    APP_DB_ROLE,
+                )
+                return owner_url
+            password = _app_password(settings)
+            # the password is URL-safe base64 (letters, digits, - and _): safe as a literal
+            conn.execute(
+                sa.text(
+                    f"""
+                    DO $$
+                    BEGIN
+                        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_LOGIN_ROLE}')
+                        THEN
+                            CREATE ROLE {APP_LOGIN_ROLE} LOGIN PASSWORD '{password}'
+                                IN ROLE {APP_DB_ROLE};
+                        ELSE
+                            ALTER ROLE {APP_LOGIN_ROLE} LOGIN PASSWORD '{password}';
+                            GRANT {APP_DB_ROLE} TO {APP_LOGIN_ROLE};
+                        END IF;
+                    EXCEPTION
+                        -- another process created it at the same moment, same password
+                        WHEN duplicate_object OR unique_violation THEN NULL;
+                    END $$;
+                    """
+                )
+            )
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(_describe_connect_error(settings, exc)) from None
+    finally:
+        owner.dispose()
+    url = make_url(owner_url).set(username=APP_LOGIN_ROLE, password=password)
+    return url.render_as_string(hide_password=False)
+
+
+def _app_password(settings: Settings) -> str:
+    import os
+    import secrets
+
+    path = settings.home / "pg-app-password"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    tmp = path.with_suffix(f".{secrets.token_hex(4)}")
+    tmp.write_text(password + "\n", encoding="utf-8")
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, path)  # the first process to get here wins; the others read its password
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text(encoding="utf-8").strip()
+
+
 @lru_cache(maxsize=4)
 def get_engine(database: str | None = None) -> Engine:
     """The process-wide engine, starting the embedded server when needed."""

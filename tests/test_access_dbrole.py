@@ -130,3 +130,29 @@ def test_the_downgrade_revokes_what_the_upgrade_granted(engine: Engine) -> None:
         migrate.upgrade(engine)
     with engine.connect() as c:
         assert tuple(c.execute(check, {"r": APP_DB_ROLE}).one()) == (True, True, False)
+
+
+def test_the_dashboard_connects_as_a_login_of_the_app_role(engine: Engine) -> None:
+    from citygrid.settings import get_settings
+    from db.engine import APP_LOGIN_ROLE, app_engine
+
+    dashboard = app_engine(get_settings())
+    try:
+        with dashboard.connect() as c:
+            assert c.scalar(sa.text("SELECT current_user")) == APP_LOGIN_ROLE
+            assert c.scalar(
+                sa.text("SELECT pg_has_role(current_user, :r, 'MEMBER')"), {"r": APP_DB_ROLE}
+            )
+            for statement in (
+                "UPDATE audit_log SET actor = 'forger'",
+                "ALTER TABLE audit_log DISABLE TRIGGER USER",
+            ):
+                with pytest.raises(sa.exc.ProgrammingError), c.begin_nested():
+                    c.execute(sa.text(statement))
+            c.rollback()
+        again = app_engine(get_settings())  # a second process: same login, same password
+        with again.connect() as c:
+            assert c.scalar(sa.text("SELECT current_user")) == APP_LOGIN_ROLE
+        again.dispose()
+    finally:
+        dashboard.dispose()
