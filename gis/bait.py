@@ -312,7 +312,7 @@ def _rule_ids(premises: gpd.GeoDataFrame, profile: BaitProfile) -> pd.Series:
 
 
 def _counting(
-    stations: gpd.GeoDataFrame, profile: BaitProfile, as_of: dt.date
+    stations: gpd.GeoDataFrame, profile: BaitProfile, as_of: dt.date | None
 ) -> NDArray[np.bool_]:
     policy = profile.stations
     counts = stations["state"].isin(policy.count_states).to_numpy()
@@ -321,6 +321,15 @@ def _counting(
             msg = (
                 "evaluate_bait_coverage: the profile counts only stations inspected within "
                 f"{policy.inspection_max_age_days} days, but stations have no 'last_inspected'"
+            )
+            raise DataError(msg)
+        if as_of is None:
+            # "today" belongs to the deployment's time zone, which this pure core does
+            # not know: the caller says which day it is
+            msg = (
+                "evaluate_bait_coverage: the profile counts only stations inspected within "
+                f"{policy.inspection_max_age_days} days, so it needs as_of= (the day to "
+                "judge on, in the deployment's time zone)"
             )
             raise DataError(msg)
         last = pd.to_datetime(stations["last_inspected"])
@@ -353,7 +362,8 @@ def evaluate_bait_coverage(
     zones
         Exclusion zones (:func:`exclusion_zones`); none when omitted.
     as_of
-        The day inspections are judged on (today when omitted).
+        The day inspections are judged on; needed only when the profile counts no
+        overdue station (the caller knows the deployment's time zone, this core does not).
 
     Examples
     --------
@@ -375,7 +385,6 @@ def evaluate_bait_coverage(
     """
     _check_inputs(premises, stations)
     crs = premises.crs
-    as_of = as_of or dt.date.today()
     if zones is None:
         zones = gpd.GeoDataFrame(
             {"exclusion_id": [], "name_zh": [], "name_en": []}, geometry=[], crs=crs

@@ -168,6 +168,49 @@ def test_segments_and_lanes_without_heads(conn: Connection, district: dict[str, 
         q.heads_missing(conn, kind="road")
 
 
+def _assign_between(
+    conn: Connection, person: int, segment: int, start: str, end: str | None
+) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO assignments (person_id, target_type, target_id, role, level, "
+            "valid_from, valid_to, assigned_by) VALUES (:p, 'segment', :t, 'street_head', 3, "
+            "CAST(:f AS timestamptz), CAST(:e AS timestamptz), 'test')"
+        ),
+        {"p": person, "t": segment, "f": start, "e": end},
+    )
+
+
+def test_heads_are_judged_on_the_as_of_day(conn: Connection, district: dict[str, int]) -> None:
+    """--as-of judges the assignments active on that day, not those active now: one
+    ending later (even a future end date) still counts, one starting later does not."""
+    so1 = district["so1"]
+    ends_later = _segment(conn, "S1", office=so1, y=10)
+    starts_later = _segment(conn, "S2", office=so1, y=20)
+    ended_before = _segment(conn, "S3", office=so1, y=30)
+    ends_that_night = _segment(conn, "S4", office=so1, y=40)
+    head = _person(conn, "head")
+    _assign_between(conn, head, ends_later, "2025-01-01 00:00+08", "2999-12-31 00:00+08")
+    _assign_between(conn, head, starts_later, "2025-07-05 00:00+08", None)
+    _assign_between(conn, head, ended_before, "2025-01-01 00:00+08", "2025-06-01 00:00+08")
+    # 23:30 in Beijing is 15:30 UTC: still 30 June where the platform is used
+    _assign_between(conn, head, ends_that_night, "2025-01-01 00:00+08", "2025-06-30 23:30+08")
+    conn.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
+    on_day = q.heads_missing(conn, kind="street", as_of=TODAY)
+    assert set(on_day["object_id"]) == {starts_later, ended_before, ends_that_night}
+    gaps = q.coverage_gaps(
+        conn, profile=load_bait_profile(), as_of=TODAY, layers=["segment_no_head"]
+    )
+    assert set(gaps["segment_no_head"]["object_id"]) == {
+        starts_later,
+        ended_before,
+        ends_that_night,
+    }
+    # without --as-of: now (years later, the assignment starting in July 2025 is active)
+    now = q.heads_missing(conn, kind="street")
+    assert set(now["object_id"]) == {ended_before, ends_that_night}
+
+
 def _cell(
     conn: Connection, code: str, *, community: int | None, body: str | None, x: float, **dates: str
 ) -> int:
@@ -232,6 +275,47 @@ def test_problems_outside_cells(conn: Connection, district: dict[str, int]) -> N
     assert len(limited) == 1 and limited.attrs["total"] == 2
     since = q.problems_outside_cells(conn, since=dt.date(2025, 3, 3))
     assert since["object_id"].tolist() == [after_end]
+
+
+def test_report_dates_are_counted_in_the_deployments_time_zone(
+    conn: Connection, district: dict[str, int]
+) -> None:
+    """A problem reported at 03:00 in Beijing on the day a cell comes into force is
+    inside it, on a server whose sessions run in UTC (where it is still the day before)."""
+    com1 = district["com1"]
+    cell = _cell(conn, "110101001001001", community=com1, body="x", x=0, valid_from="2025-01-01")
+    early = _problem(conn, "A1", 50, day="2025-01-01 03:00+08")
+    conn.execute(sa.text("UPDATE problems SET cell_id = :c WHERE id = :p"), {"c": cell, "p": early})
+    late = _problem(conn, "A2", 50, day="2024-12-31 23:00+08")  # the day before: outside
+    conn.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
+    assert q.problems_outside_cells(conn)["object_id"].tolist() == [late]
+    assert q.problems_outside_cells(conn, recheck=True)["object_id"].tolist() == [late]
+    # a date bound starts at midnight in Beijing, not at midnight on the server
+    assert q.problems_outside_cells(conn, until=dt.date(2025, 1, 1))["object_id"].tolist() == [late]
+
+
+def test_today_is_the_deployments_date(
+    conn: Connection, district: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --as-of, cells and inspections are judged on today in CITYGRID_TIMEZONE."""
+    from citygrid import clock
+
+    beijing = dt.datetime(2025, 3, 1, 2, 0, tzinfo=clock.zone())  # 28 Feb, 18:00 UTC
+    monkeypatch.setattr(clock, "now", lambda: beijing)
+    one_day = _cell(
+        conn,
+        "110101001001001",
+        community=district["com1"],
+        body=None,
+        x=0,
+        valid_from="2025-03-01",
+        valid_to="2025-03-01",
+    )
+    conn.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
+    assert q.cells_without_body(conn)["object_id"].tolist() == [one_day]
+    _station(conn, "B1", 10, 10, last="2025-01-30")  # 30 days before 1 March: in time
+    late = _station(conn, "B2", 20, 10, last="2025-01-29")
+    assert q.station_faults(conn, max_age_days=30)["object_id"].tolist() == [late]
 
 
 def test_problems_outside_cells_trusts_stored_cells_unless_rechecked(

@@ -47,7 +47,9 @@ def _period(
     start: dt.datetime | None, end: dt.datetime | None, *, months: int
 ) -> tuple[dt.date, dt.date]:
     """Default: the last ``months`` complete calendar months."""
-    today = dt.date.today()
+    from citygrid import clock
+
+    today = clock.today()
     e = end.date() if end else _month_start(today)
     s = start.date() if start else _month_start(e - dt.timedelta(days=1), months - 1)
     return s, e

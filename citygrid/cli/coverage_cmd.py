@@ -109,7 +109,9 @@ _common = [
     click.option(
         "--as-of",
         type=click.DateTime(formats=["%Y-%m-%d"]),
-        help="Judge assignments, cells and inspections on this day (default today).",
+        help="Judge on this day (default today, in CITYGRID_TIMEZONE): the assignments "
+        "active at its end (one ending later still counts), the cells in force that day, "
+        "inspections up to it.",
     ),
     click.option(
         "--export",

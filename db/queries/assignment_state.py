@@ -21,6 +21,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from citygrid import clock
 from db.models import SRID
 from gis.assignment import Suggestion, check_rules, suggest_heads
 from gis.errors import DataError
@@ -71,7 +72,7 @@ def load_state(
     ``problems_since`` (default: the last 365 days).
     """
     scope = office_scope(street_office_ids)
-    since = problems_since or (dt.date.today() - dt.timedelta(days=365))
+    since = clock.day_start(problems_since or (clock.today() - dt.timedelta(days=365)))
     seg = query_frame(
         conn,
         """
@@ -118,10 +119,11 @@ def load_state(
         FROM grid_cells c
         LEFT JOIN admin_areas com ON com.id = c.community_id
         LEFT JOIN admin_areas so ON so.code = com.parent_code AND so.level = 'street_office'
-        WHERE (c.valid_to IS NULL OR c.valid_to >= CURRENT_DATE)
+        WHERE (c.valid_from IS NULL OR c.valid_from <= :today)
+          AND (c.valid_to IS NULL OR c.valid_to >= :today)
           AND (:all_offices OR so.id = ANY(:offices))
         ORDER BY c.id""",
-        scope,
+        {"today": clock.today(), **scope},
     ).set_index("id")
     offices = dict(
         conn.execute(

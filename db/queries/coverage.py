@@ -22,6 +22,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from citygrid import clock
 from citygrid.settings import get_settings
 from db.access import Actor, require
 from db.audit import record
@@ -72,6 +73,28 @@ def default_profile() -> BaitProfile:
         raise DataError(msg) from None
 
 
+#: A problem's report date in the deployment's time zone (bind ``tz``).
+REPORT_DAY = "CAST(p.reported_at AT TIME ZONE CAST(:tz AS text) AS date)"
+
+
+def cell_in_force(alias: str, day: str) -> str:
+    """SQL condition: grid cell ``alias`` is in force on the date expression ``day``.
+
+    Cells carry dates, both ends included (``valid_to`` is the last day in force).
+    """
+    return (
+        f"({alias}.valid_from IS NULL OR {alias}.valid_from <= {day}) "
+        f"AND ({alias}.valid_to IS NULL OR {alias}.valid_to >= {day})"
+    )
+
+
+def _moment(value: dt.datetime | dt.date | None) -> dt.datetime | None:
+    """A date as its first moment in the deployment's zone (datetimes pass unchanged)."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return clock.day_start(value)
+
+
 def _offices(street_office_ids: Iterable[int] | None) -> dict[str, Any]:
     ids = None if street_office_ids is None else sorted({int(i) for i in street_office_ids})
     return {"all_offices": ids is None, "offices": ids or [0]}
@@ -108,13 +131,16 @@ def heads_missing(
     conn: Connection,
     *,
     kind: str = "street",
+    as_of: dt.date | None = None,
     street_office_ids: Iterable[int] | None = None,
 ) -> gpd.GeoDataFrame:
     """Road segments (``kind='street'``) without an active level-3 street head, or lanes
     (``kind='lane'``) without an active lane head.
 
-    An assignment is active while ``valid_to`` is null and ``valid_from`` has passed;
-    a head whose roster entry is inactive is reported with its own reason.
+    An assignment is judged at a moment ``t``: now, or with ``as_of`` the end of that
+    day (24:00 in ``CITYGRID_TIMEZONE``). It is active when ``valid_from <= t`` and
+    ``valid_to`` is null or later than ``t`` (an end date still to come leaves it
+    active). A head whose roster entry is inactive is reported with its own reason.
     """
     if kind not in ("street", "lane"):
         msg = f"heads_missing: kind must be 'street' or 'lane', got {kind!r}"
@@ -126,7 +152,8 @@ def heads_missing(
         WITH heads AS (
             SELECT a.target_id, bool_or(p.active) AS any_active, count(*) AS n
             FROM assignments a JOIN people p ON p.id = a.person_id
-            WHERE a.valid_to IS NULL AND a.valid_from <= now()
+            WHERE a.valid_from <= CAST(:moment AS timestamptz)
+              AND (a.valid_to IS NULL OR a.valid_to > CAST(:moment AS timestamptz))
               AND a.target_type = 'segment' AND a.role = :role
               {"AND a.level = :level" if level is not None else ""}
             GROUP BY a.target_id
@@ -145,7 +172,13 @@ def heads_missing(
         WHERE s.kind = :kind AND (h.target_id IS NULL OR NOT h.any_active)
           AND (:all_offices OR s.street_office_id = ANY(:offices))
         ORDER BY s.street_office_id NULLS LAST, s.road_name, s.id"""
-    params: dict[str, Any] = {"role": role, "kind": kind, **_offices(street_office_ids)}
+    moment = clock.now() if as_of is None else clock.day_end(as_of)
+    params: dict[str, Any] = {
+        "role": role,
+        "kind": kind,
+        "moment": moment,
+        **_offices(street_office_ids),
+    }
     if level is not None:
         params["level"] = level
     frame = _frame(conn, sql, params)
@@ -180,7 +213,7 @@ def cells_without_body(
           AND (c.valid_to IS NULL OR c.valid_to >= :as_of)
           AND (:all_offices OR so.id = ANY(:offices))
         ORDER BY (com.id IS NOT NULL), so.id NULLS LAST, c.code"""
-    frame = _frame(conn, sql, {"as_of": as_of or dt.date.today(), **_offices(street_office_ids)})
+    frame = _frame(conn, sql, {"as_of": as_of or clock.today(), **_offices(street_office_ids)})
     frame["object_type"] = "cell"
     return gap_frame(frame, gap_type="cell_no_body", crs=CRS)
 
@@ -206,12 +239,10 @@ def problems_outside_cells(
     stored = (
         ""
         if recheck
-        else """
+        else f"""
           AND NOT EXISTS (
               SELECT 1 FROM grid_cells s
-              WHERE s.id = p.cell_id
-                AND (s.valid_from IS NULL OR s.valid_from <= CAST(p.reported_at AS date))
-                AND (s.valid_to IS NULL OR s.valid_to >= CAST(p.reported_at AS date)))"""
+              WHERE s.id = p.cell_id AND {cell_in_force("s", REPORT_DAY)})"""
     )
     sql = (
         # materialised first: with the LIMIT outside, the planner would otherwise walk the
@@ -229,9 +260,9 @@ def problems_outside_cells(
         + """
           AND NOT EXISTS (
               SELECT 1 FROM grid_cells c
-              WHERE ST_Intersects(c.geom, p.geom)
-                AND (c.valid_from IS NULL OR c.valid_from <= CAST(p.reported_at AS date))
-                AND (c.valid_to IS NULL OR c.valid_to >= CAST(p.reported_at AS date))))
+              WHERE ST_Intersects(c.geom, p.geom) AND """
+        + cell_in_force("c", REPORT_DAY)
+        + """))
         SELECT o.id AS object_id, o.case_no AS object_code, o.address AS name,
                o.street_office_id, o.category_code, o.source, o.status, o.reported_at,
                'problem_outside_cells' AS reason_code,
@@ -244,7 +275,13 @@ def problems_outside_cells(
     frame = _frame(
         conn,
         sql,
-        {"since": since, "until": until, "limit": limit, **_offices(street_office_ids)},
+        {
+            "since": _moment(since),
+            "until": _moment(until),
+            "limit": limit,
+            "tz": get_settings().timezone,
+            **_offices(street_office_ids),
+        },
     )
     total = int(frame["total"].iloc[0]) if len(frame) else 0
     frame = frame.drop(columns="total")
@@ -289,7 +326,7 @@ def station_faults(
     frame = _frame(
         conn,
         sql,
-        {"as_of": as_of or dt.date.today(), "days": max_age_days, **_offices(street_office_ids)},
+        {"as_of": as_of or clock.today(), "days": max_age_days, **_offices(street_office_ids)},
     )
     frame["object_type"] = "station"
     frame["max_age_days"] = max_age_days
@@ -387,7 +424,9 @@ def bait_evaluation(
     premises, stations, zones = bait_inputs(
         conn, profile=profile, street_office_ids=street_office_ids
     )
-    return evaluate_bait_coverage(premises, stations, profile=profile, zones=zones, as_of=as_of)
+    return evaluate_bait_coverage(
+        premises, stations, profile=profile, zones=zones, as_of=as_of or clock.today()
+    )
 
 
 def coverage_gaps(
@@ -410,15 +449,18 @@ def coverage_gaps(
     if unknown:
         msg = f"unknown gap layer(s) {', '.join(unknown)}; layers are: {', '.join(GAP_TYPES)}"
         raise DataError(msg)
-    as_of = as_of or dt.date.today()
+    given = as_of
+    as_of = as_of or clock.today()
     profile = profile if profile is not None else default_profile()
     out: dict[str, gpd.GeoDataFrame] = {}
     if "segment_no_head" in wanted:
         out["segment_no_head"] = heads_missing(
-            conn, kind="street", street_office_ids=street_office_ids
+            conn, kind="street", as_of=given, street_office_ids=street_office_ids
         )
     if "lane_no_head" in wanted:
-        out["lane_no_head"] = heads_missing(conn, kind="lane", street_office_ids=street_office_ids)
+        out["lane_no_head"] = heads_missing(
+            conn, kind="lane", as_of=given, street_office_ids=street_office_ids
+        )
     if "cell_no_body" in wanted:
         out["cell_no_body"] = cells_without_body(
             conn, as_of=as_of, street_office_ids=street_office_ids
