@@ -44,6 +44,10 @@ def run_dashboard(*, port: int | None = None, address: str | None = None) -> NoR
         "none",
         "--client.toolbarMode",
         "minimal",
+        # No CSV download or copy from tables: every export goes through the pages' own
+        # download buttons, which check the role, mask and write the audit row.
+        "--client.disableDataExport",
+        "true",
         "--theme.base",
         "light",
     ]
