@@ -6,6 +6,7 @@ so that a wrong value is reported before any work is done.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,23 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 GridCodeScheme = Literal["14", "15", "15an"]
 Basemap = Literal["none", "osm", "tianditu", "gaode", "local"]
+
+#: Settings an administrator may change while the platform runs (``citygrid settings``,
+#: the dashboard's settings page); the database keeps them and
+#: :func:`db.runtime_settings.effective_settings` lays them over the environment. The
+#: rest are read once at start or fixed when the database was created (the working CRS,
+#: the database itself, the time zone days are counted in, the upload limit handed to
+#: the web server), and secrets (the Tianditu key) stay in the environment.
+RUNTIME_FIELDS: tuple[str, ...] = (
+    "hotline",
+    "yellow_fraction",
+    "refresh_seconds",
+    "language",
+    "basemap",
+    "local_tile_url",
+)
+
+_HOTLINE = re.compile(r"\+?[0-9][0-9 ()-]{1,30}[0-9]")
 
 
 def _default_home() -> Path:
@@ -70,7 +88,7 @@ class Settings(BaseSettings):
         default=None,
         description="A city's bait-station rule profile (TOML); unset: the shipped default.",
     )
-    hotline: str = "12345"
+    hotline: str = Field(default="12345", description="Complaint hotline printed on notice boards.")
     timezone: str = Field(
         default="Asia/Shanghai",
         description="Local time zone: days, months and deadlines are counted in it.",
@@ -91,11 +109,27 @@ class Settings(BaseSettings):
         description="Address the dashboard listens on; 0.0.0.0 serves the LAN, and then "
         "sign-in is required (create the first administrator with `citygrid user add`).",
     )
-    language: Literal["zh", "en"] = "zh"
-    basemap: Basemap = "none"
+    language: Literal["zh", "en"] = Field(
+        default="zh", description="Language the dashboard opens in (each person may switch)."
+    )
+    basemap: Basemap = Field(
+        default="none",
+        description="Map tiles: none (works offline), osm, tianditu (needs a key), gaode, local.",
+    )
     tianditu_key: SecretStr | None = None
-    local_tile_url: str | None = None
-    refresh_seconds: int = Field(default=60, ge=5)
+    local_tile_url: str | None = Field(
+        default=None, description="XYZ tile template of a local tile server (basemap local)."
+    )
+    refresh_seconds: int = Field(
+        default=60, ge=5, description="Seconds between two refreshes of the big screen."
+    )
+    yellow_fraction: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="An open problem turns yellow when at most this share of its allowed "
+        "handling time is left.",
+    )
     max_upload_mb: int = Field(default=200, ge=1)
 
     @field_validator("working_srid")
@@ -123,6 +157,33 @@ class Settings(BaseSettings):
             msg = f"CITYGRID_BAIT_PROFILE={path} is not a file (write one with `citygrid coverage profile --write {path}`)"
             raise ValueError(msg)
         return path
+
+    @field_validator("hotline")
+    @classmethod
+    def _phone_number(cls, hotline: str) -> str:
+        text = hotline.strip()
+        if not _HOTLINE.fullmatch(text):
+            msg = (
+                f"CITYGRID_HOTLINE={hotline[:40]!r} is not a phone number; give digits, with "
+                "spaces, hyphens or brackets if you like (e.g. 12345 or 010-6512 3456)"
+            )
+            raise ValueError(msg)
+        return text
+
+    @field_validator("local_tile_url")
+    @classmethod
+    def _tile_template(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        text = url.strip()
+        missing = [p for p in ("{z}", "{x}", "{y}") if p not in text]
+        if not text.lower().startswith(("http://", "https://")) or missing:
+            msg = (
+                f"CITYGRID_LOCAL_TILE_URL={text[:80]!r} is not an http(s) XYZ tile template "
+                "with {z}, {x} and {y} (e.g. http://tiles.example.local/{z}/{x}/{y}.png)"
+            )
+            raise ValueError(msg)
+        return text
 
     @field_validator("timezone")
     @classmethod

@@ -418,3 +418,20 @@ class AuditLog(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     change_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class SettingOverride(Base):
+    """A setting an administrator changed while the platform runs (migration 0005).
+
+    ``value`` is the validated value as JSON; a setting without a row follows the
+    environment (:func:`db.runtime_settings.effective_settings`).
+    """
+
+    __tablename__ = "setting_overrides"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONB)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_by: Mapped[str] = mapped_column(Text)

@@ -25,6 +25,7 @@ os.environ.setdefault("CITYGRID_WORKING_SRID", "4548")
 from citygrid.settings import get_settings
 
 APP_TABLES = (
+    "setting_overrides",
     "kiosk_tokens",
     "users",
     "audit_log",

@@ -25,6 +25,7 @@ _COMMANDS = {
     "coverage": "citygrid.cli.coverage_cmd",
     "assign": "citygrid.cli.assign_cmd",
     "user": "citygrid.cli.user_cmd",
+    "settings": "citygrid.cli.settings_cmd",
     "kiosk": "citygrid.cli.kiosk_cmd",
     "analyse": "citygrid.cli.analyse_cmd",
     "demo": "citygrid.cli.demo_cmd",

@@ -30,13 +30,15 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from citygrid.settings import Settings
 from db.access import Actor, require
 from db.audit import record
 from db.queries.density import DEFAULT_TZ, PATROL_CATEGORY_NAMES, as_datetime
 from gis.errors import DataError
 
-#: Share of the allowed handling time left at which an open problem turns yellow.
-YELLOW_FRACTION = 0.25
+#: Share of the allowed handling time left at which an open problem turns yellow, unless
+#: the deployment sets another (``yellow_fraction``, changeable while the platform runs).
+YELLOW_FRACTION: float = Settings.model_fields["yellow_fraction"].default
 
 RankUnit = Literal["street_office", "community"]
 ReportFormat = Literal["pdf", "xlsx"]
