@@ -6,6 +6,12 @@ are matched to ``people`` (created when new); a new head for a target ends the
 previous active assignment (``valid_to``) instead of deleting history; loading
 the same roster twice changes nothing. Rosters are read whole: they hold thousands
 of rows, not millions.
+
+A load that changes assignments is one change set, audited slot by slot like a
+change at the assignment desk, so it can be undone the same way; it raises the
+version of every segment it changes, so a planner's form drawn before the load is
+refused rather than written over it. The rules are checked afterwards in the street
+offices the roster names, and the violations counted in the report.
 """
 
 from __future__ import annotations
@@ -20,6 +26,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from db.audit import record
+from db.queries.assignment_changes import (
+    bump_versions,
+    changed_slots,
+    record_change_set,
+    record_slots,
+    target_rows,
+)
+from etl.assignment_targets import area_check, resolve_targets
 from etl.columns import header_matcher, resolve_columns
 from etl.prepare import Context, Rows, parse_columns
 from etl.readers import RawChunk, iter_chunks, open_source
@@ -28,20 +42,6 @@ from gis.errors import DataError
 
 if TYPE_CHECKING:
     from etl.load import LoadReport, _Run
-
-_DEFAULT_ROLE = {
-    "cell": "grid_worker",
-    "market": "market_head",
-    "premises": "shop_head",
-    "street_office": "street_head",
-    "district": "street_head",
-}
-_CODED = {
-    "segment": "road_segments",
-    "cell": "grid_cells",
-    "market": "markets",
-    "premises": "premises",
-}
 
 
 def load_roster(
@@ -90,9 +90,13 @@ def load_roster(
     frame["row_no"] = raw.row_no
     run.counts["n_read"] = n
     with run.data() as conn:
-        conn.execute(sa.text("LOCK TABLE assignments, people IN SHARE ROW EXCLUSIVE MODE"))
-        _resolve_targets(conn, frame, rows.issues)
-        _area_check(run, frame, rows.issues)
+        # The desk locks segment rows, then assignment rows: take both tables in that
+        # order, and in a mode that waits for (and holds off) its row locks, so the two
+        # never deadlock.
+        conn.execute(sa.text("LOCK TABLE road_segments, assignments IN EXCLUSIVE MODE"))
+        conn.execute(sa.text("LOCK TABLE people IN SHARE ROW EXCLUSIVE MODE"))
+        resolve_targets(conn, frame, rows.issues)
+        area_check(run, frame, rows.issues)
         _duplicates(frame, rows.issues)
         keys = frame["target_key"].to_numpy(dtype=object)
         run.sink.add(rows.issues.frame(raw.row_no, keys))
@@ -104,9 +108,31 @@ def load_roster(
         if strict and run.sink.rows_rejected:
             return run.reject_file(conn)
         nothing = n > 0 and run.sink.rows_rejected == n
+        if not nothing:
+            _check_rules(conn, run, good)
         run.finish(conn, "rejected" if nothing else "done")
         conn.commit()
     return run.report()
+
+
+def _check_rules(conn: Connection, run: _Run, good: pd.DataFrame) -> None:
+    """Check the rules in the street offices the roster names; count what breaks them."""
+    from db.queries.assignment_state import check
+    from gis.assignment import describe_counts, violation_counts
+
+    offices = sorted({int(o) for o in good["target_office"] if pd.notna(o) and o >= 0})
+    if not offices:
+        return
+    counts = violation_counts(check(conn, street_office_ids=offices))
+    run.rule_counts = counts
+    where = f"{len(offices)} street office{'s' if len(offices) > 1 else ''} of the roster"
+    if not counts:
+        run.messages.append(f"rule check after the load: every rule holds in the {where}")
+        return
+    run.messages.append(
+        f"rule check after the load, in the {where}: {describe_counts(counts, lang='en')}; "
+        "list them with `citygrid assign check`"
+    )
 
 
 def _concat(chunks: list[RawChunk], columns: list[str]) -> RawChunk:
@@ -120,175 +146,6 @@ def _concat(chunks: list[RawChunk], columns: list[str]) -> RawChunk:
 def _phone(series: pd.Series) -> pd.Series:
     digits = series.astype("string").str.replace(r"[^\d+]", "", regex=True)
     return digits.where(digits.str.len() > 0)
-
-
-def _resolve_targets(conn: Connection, frame: pd.DataFrame, issues: Issues) -> None:
-    """Fill target_type, target_id, target_office and role; report what cannot be found."""
-    n = len(frame)
-    ttype = frame["target_type"].astype(object).where(frame["target_type"].notna(), None)
-    tcode = frame["target_code"].astype(object)
-    seg_code = frame["segment_code"].astype(object)
-    ttype = np.where(pd.notna(seg_code), "segment", ttype)
-    tcode = np.where(pd.notna(seg_code), seg_code, tcode)
-    ttype = np.where(pd.isna(ttype) & pd.notna(tcode), "segment", ttype)
-    target_id = np.full(n, -1, dtype=np.int64)
-    office = np.full(n, -1, dtype=np.int64)
-    kind = np.full(n, None, dtype=object)
-    segs = pd.read_sql_query(
-        sa.text(
-            "SELECT id, code, road_name, from_name, to_name, kind, street_office_id "
-            "FROM road_segments"
-        ),
-        conn,
-    )
-    by_code = segs.set_index("code")
-    for t, table in _CODED.items():
-        pick = (ttype == t) & pd.notna(tcode)
-        if not pick.any():
-            continue
-        found = _coded(conn, table) if t != "segment" else by_code
-        codes = pd.Series(tcode[pick]).astype(str)
-        hit = codes.isin(found.index).to_numpy()
-        idx = np.flatnonzero(pick)
-        target_id[idx[hit]] = found.loc[codes[hit], "id"].to_numpy()
-        office[idx[hit]] = found.loc[codes[hit], "street_office_id"].fillna(-1).to_numpy()
-        if t == "segment":
-            kind[idx[hit]] = found.loc[codes[hit], "kind"].to_numpy()
-        miss = np.zeros(n, dtype=bool)
-        miss[idx[~hit]] = True
-        issues.add(
-            miss, "unknown_target", f"no {t} has this code", field="target_code", value=tcode
-        )
-    for t in ("street_office", "district"):
-        pick = (ttype == t) & pd.notna(tcode)
-        if pick.any():
-            areas = pd.read_sql_query(
-                sa.text("SELECT id, code FROM admin_areas WHERE level = :lv"),
-                conn,
-                params={"lv": t},
-            ).set_index("code")
-            codes = pd.Series(tcode[pick]).astype(str).str.ljust(12, "0")
-            hit = codes.isin(areas.index).to_numpy()
-            idx = np.flatnonzero(pick)
-            target_id[idx[hit]] = areas.loc[codes[hit], "id"].to_numpy()
-            if t == "street_office":
-                office[idx[hit]] = target_id[idx[hit]]
-            miss = np.zeros(n, dtype=bool)
-            miss[idx[~hit]] = True
-            issues.add(
-                miss, "unknown_target", f"no {t} has this code", field="target_code", value=tcode
-            )
-    by_road = pd.isna(ttype) & frame["road_name"].notna().to_numpy()
-    _match_roads(
-        frame, segs, pick=by_road, target_id=target_id, office=office, kind=kind, issues=issues
-    )
-    ttype = np.where(by_road, "segment", ttype)
-    nothing = pd.isna(ttype) & ~by_road
-    issues.add(
-        nothing,
-        "missing_value",
-        "the row names no target (road, segment_code or target_code)",
-        field="road_name",
-    )
-    role = frame["role"].astype(object).to_numpy()
-    default = np.array(
-        [
-            ("lane_head" if k == "lane" else "street_head")
-            if t == "segment"
-            else _DEFAULT_ROLE.get(str(t))
-            for t, k in zip(ttype, kind, strict=True)
-        ],
-        dtype=object,
-    )
-    frame["role"] = np.where(pd.isna(role), default, role)
-    frame["target_type"] = ttype
-    frame["target_id"] = target_id
-    frame["target_office"] = office
-    frame["target_key"] = [
-        f"{t}:{c}" if pd.notna(c) else f"{t}:{r}（{_text(a)}—{_text(b)}）"
-        for t, c, r, a, b in zip(
-            ttype,
-            tcode,
-            frame["road_name"],
-            frame["from_name"],
-            frame["to_name"],
-            strict=True,
-        )
-    ]
-
-
-def _text(value: Any) -> str:
-    return "" if pd.isna(value) else str(value)
-
-
-def _coded(conn: Connection, table: str) -> pd.DataFrame:
-    office = {
-        "grid_cells": "(SELECT p.id FROM admin_areas c JOIN admin_areas p ON p.code = c.parent_code "
-        "WHERE c.id = t.community_id)",
-        "markets": "t.street_office_id",
-        "premises": "t.street_office_id",
-    }[table]
-    return pd.read_sql_query(
-        sa.text(f"SELECT t.code, t.id, {office} AS street_office_id FROM {table} t"), conn
-    ).set_index("code")
-
-
-def _match_roads(
-    frame: pd.DataFrame,
-    segs: pd.DataFrame,
-    *,
-    pick: np.ndarray,
-    target_id: np.ndarray,
-    office: np.ndarray,
-    kind: np.ndarray,
-    issues: Issues,
-) -> None:
-    """Find segments by road name and cross streets (either direction)."""
-    if not pick.any():
-        return
-    unknown = np.zeros(len(frame), dtype=bool)
-    ambiguous = np.zeros(len(frame), dtype=bool)
-    reasons = np.full(len(frame), None, dtype=object)
-    names = segs.groupby("road_name")
-    for i in np.flatnonzero(pick):
-        road = frame.at[i, "road_name"]
-        a, b = frame.at[i, "from_name"], frame.at[i, "to_name"]
-        cand = names.get_group(road) if road in names.groups else segs.iloc[0:0]
-        if pd.notna(a) or pd.notna(b):
-            fwd = (cand["from_name"] == a) & (cand["to_name"] == b)
-            rev = (cand["from_name"] == b) & (cand["to_name"] == a)
-            cand = cand[fwd | rev]
-        label = f"{road}（{a if pd.notna(a) else '?'}—{b if pd.notna(b) else '?'}）"
-        if len(cand) == 1:
-            target_id[i] = int(cand["id"].iloc[0])
-            so = cand["street_office_id"].iloc[0]
-            office[i] = int(so) if pd.notna(so) else -1
-            kind[i] = cand["kind"].iloc[0]
-        elif len(cand) == 0:
-            unknown[i] = True
-            reasons[i] = f"no road segment {label}; check the names against the segments layer"
-        else:
-            ambiguous[i] = True
-            reasons[i] = (
-                f"{len(cand)} road segments match {label}; give 起点/终点 (from/to) or segment_code"
-            )
-    issues.add(unknown, "unknown_target", reasons, field="road_name")
-    issues.add(ambiguous, "ambiguous_target", reasons, field="road_name")
-
-
-def _area_check(run: _Run, frame: pd.DataFrame, issues: Issues) -> None:
-    allowed = run.actor.street_office_ids
-    if allowed is None:
-        return
-    office = frame["target_office"].to_numpy()
-    outside = ~np.isin(office, list(allowed)) & ~issues.bad
-    issues.add(
-        outside,
-        "outside_your_area",
-        "the target lies outside the street offices you may assign for",
-        field="street_office",
-        value=np.where(office < 0, None, office.astype(object)),
-    )
 
 
 def _slot(frame: pd.DataFrame) -> pd.Series:
@@ -376,14 +233,49 @@ def _write(conn: Connection, run: _Run, good: pd.DataFrame) -> pd.DataFrame:
     )
     good["person_id"] = good["person_key"].map(ids)
     good["supervisor_id"] = good["supervisor_key"].map(ids)
+    summary = f"roster {run.file_name} (load run {run.run_id})"
     change_id = conn.scalar(
         sa.text(
             "INSERT INTO change_sets (actor, action, summary) VALUES (:a, 'load.assignments', :s) "
             "RETURNING id"
         ),
-        {"a": run.actor.username, "s": f"roster {run.file_name} (load run {run.run_id})"},
+        {"a": run.actor.username, "s": summary},
     )
+    targets = set(zip(good["target_type"], good["target_id"].astype(int), strict=True))
+    before = target_rows(conn, targets)
     issues.extend(_apply(conn, run, good, change_id))
+    after = target_rows(conn, targets)
+    slots = changed_slots(before, after)
+    if slots:
+        record_change_set(
+            conn,
+            run.actor,
+            action="load.assignments",
+            change_id=change_id,
+            summary=summary,
+            summary_args={"file": run.file_name, "run": run.run_id},
+            slots=len(slots),
+        )
+        record_slots(
+            conn,
+            run.actor,
+            action="load.assignments",
+            change_id=change_id,
+            before=before,
+            after=after,
+            slots=slots,
+            detail={"load_run": run.run_id},
+        )
+        bump_versions(conn, (s[1] for s in slots if s[0] == "segment"))
+    else:  # nothing changed: no change set to list, or to offer for undo
+        conn.execute(
+            sa.text(
+                "DELETE FROM change_sets c WHERE c.id = :c "
+                "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.change_id = c.id) "
+                "AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.change_id = c.id)"
+            ),
+            {"c": change_id},
+        )
     if created:
         run.messages.append(f"{created} people were new and were added to the people layer")
     return pd.concat(issues, ignore_index=True) if issues else empty_issue_frame()
@@ -466,7 +358,9 @@ def _apply(conn: Connection, run: _Run, good: pd.DataFrame, change_id: int) -> l
     old_by_slot: dict[str, dict[int, Any]] = {}
     for o, slot in zip(active.itertuples(), _slot(active), strict=True):
         old_by_slot.setdefault(slot, {})[int(o.person_id)] = o
-    now = dt.datetime.now(dt.UTC)
+    # The transaction's time, as the desk's writes and ``ACTIVE`` use: rows started now
+    # are active at once, inside this transaction too.
+    now = conn.execute(sa.text("SELECT now()")).scalar_one()
     counts = {"inserted": 0, "updated": 0, "unchanged": 0, "ended": 0}
     rejected: list[dict[str, Any]] = []
     good = good.assign(_slot=_slot(good).to_numpy())

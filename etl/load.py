@@ -74,6 +74,9 @@ class LoadReport:
     reasons: dict[str, int] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     ignored_columns: tuple[str, ...] = ()
+    #: A roster's rule check afterwards: violations by reason code (empty: none found,
+    #: or not a roster).
+    rule_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_loaded(self) -> int:
@@ -205,6 +208,7 @@ class _Run:
             ("n_read", "n_inserted", "n_updated", "n_unchanged", "n_rejected", "n_repaired"), 0
         )
         self.messages: list[str] = []
+        self.rule_counts: dict[str, int] = {}
         self.ignored: tuple[str, ...] = ()
         self._hash: dict[str, Any] = {}
 
@@ -307,6 +311,7 @@ class _Run:
             reasons=dict(sorted(self.sink.codes.items(), key=lambda kv: -kv[1])),
             messages=list(self.messages),
             ignored_columns=self.ignored,
+            rule_counts=dict(self.rule_counts),
             **self.final_counts,
         )
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from gis.assignment_rules import (
     LEVEL3_ROLES,
+    RULE_KINDS,
     RULES,
     VIOLATION_COLUMNS,
     Severity,
     check_rules,
+    describe_counts,
     require_columns,
+    violation_counts,
 )
 from gis.assignment_suggestion import Suggestion, suggest_heads, workload
 from gis.segments import segment_label
@@ -23,12 +26,15 @@ from gis.segments import segment_label
 __all__ = [
     "LEVEL3_ROLES",
     "RULES",
+    "RULE_KINDS",
     "VIOLATION_COLUMNS",
     "Severity",
     "Suggestion",
     "check_rules",
+    "describe_counts",
     "require_columns",
     "segment_label",
     "suggest_heads",
+    "violation_counts",
     "workload",
 ]

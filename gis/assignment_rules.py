@@ -111,6 +111,44 @@ RULES: dict[str, tuple[Severity, str, str]] = {
     ),
 }
 
+#: Reason code -> (Chinese, English) name of what it counts, for summaries of a check.
+RULE_KINDS: dict[str, tuple[str, str]] = {
+    "segment_no_head": ("没有三级街长的路段", "segments with no level-3 street head"),
+    "segment_multiple_heads": (
+        "有两名及以上三级街长的路段",
+        "segments with two or more level-3 street heads",
+    ),
+    "head_no_segment": ("没有路段的三级街长", "level-3 heads with no segment"),
+    "head_no_supervisor": (
+        "没有二级街长上级的三级街长",
+        "level-3 heads with no level-2 supervisor",
+    ),
+    "head_invalid_supervisor": (
+        "上级不是在任二级街长的三级街长",
+        "level-3 heads whose supervisor is not an active level-2 head",
+    ),
+    "head_supervisor_inconsistent": (
+        "分属多名上级的三级街长",
+        "level-3 heads reporting to several level-2 heads",
+    ),
+    "level2_no_supervisor": (
+        "没有总街长上级的二级街长",
+        "level-2 heads with no level-1 supervisor",
+    ),
+    "level2_invalid_supervisor": (
+        "上级不是在任总街长的二级街长",
+        "level-2 heads whose supervisor is not an active level-1 head",
+    ),
+    "office_no_level1": ("没有总街长的街道", "street offices with no level-1 head"),
+    "lane_no_head": ("没有巷长的小街巷", "lanes with no lane head"),
+    "lane_multiple_heads": ("有多名巷长的小街巷", "lanes with several lane heads"),
+    "head_scattered": ("路段分散的三级街长", "level-3 heads with scattered segments"),
+    "person_inactive": ("已停用但仍在任的人员", "inactive people still assigned"),
+    "unknown_target": ("指向不存在目标的任务", "assignments pointing at missing targets"),
+    "cell_fallback": ("由所在社区兜底的网格", "grid cells their community answers for"),
+    "cell_no_body": ("没有责任主体的网格", "grid cells with no responsible body"),
+}
+
 VIOLATION_COLUMNS = [
     "code",
     "severity",
@@ -212,6 +250,33 @@ def check_rules(
         found += _cell_rules(cells)
     found += _scatter_rules(segments, act, adjacency, max_spread_m, office_of)
     return _violations_frame(found, seg_name, person_name, office_names or {})
+
+
+def violation_counts(violations: pd.DataFrame) -> dict[str, int]:
+    """How many violations of each kind (reason code), errors first.
+
+    >>> v = pd.DataFrame({"code": ["head_no_supervisor", "segment_multiple_heads",
+    ...                   "segment_multiple_heads"], "severity": ["error"] * 3})
+    >>> violation_counts(v)
+    {'head_no_supervisor': 1, 'segment_multiple_heads': 2}
+    """
+    require_columns(violations, ("code", "severity"), "violations", "violation_counts")
+    order = violations.assign(_o=violations["severity"].map(_SEVERITY_ORDER))
+    counts = order.groupby(["_o", "code"]).size()
+    return {str(code): int(n) for (_, code), n in counts.items()}
+
+
+def describe_counts(counts: Mapping[str, int], *, lang: Literal["zh", "en"]) -> str:
+    """Violation counts in words, kind by kind.
+
+    >>> describe_counts({"segment_multiple_heads": 2, "head_no_supervisor": 1}, lang="en")
+    'segments with two or more level-3 street heads: 2; level-3 heads with no level-2 supervisor: 1'
+    >>> describe_counts({"segment_multiple_heads": 2}, lang="zh")
+    '有两名及以上三级街长的路段：2'
+    """
+    k = 0 if lang == "zh" else 1
+    sep, colon = ("；", "：") if lang == "zh" else ("; ", ": ")
+    return sep.join(f"{RULE_KINDS.get(c, (c, c))[k]}{colon}{n}" for c, n in counts.items())
 
 
 def require_columns(df: pd.DataFrame, cols: Sequence[str], what: str, func: str) -> None:

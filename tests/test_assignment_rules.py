@@ -233,3 +233,18 @@ def test_inputs_are_not_changed() -> None:
 def test_segment_label() -> None:
     assert segment_label("东四北大街", "东四十条", "张自忠路") == "东四北大街（东四十条—张自忠路）"
     assert segment_label("东四北大街", np.nan, None) == "东四北大街"
+
+
+def test_every_rule_has_a_kind_to_count_by_in_both_languages() -> None:
+    from gis.assignment import RULE_KINDS, describe_counts, violation_counts
+
+    assert set(RULE_KINDS) == set(RULES)
+    found = pd.DataFrame(
+        {
+            "code": ["cell_fallback", "segment_multiple_heads", "head_no_supervisor"],
+            "severity": ["info", "error", "error"],
+        }
+    )
+    counts = violation_counts(found)
+    assert list(counts) == ["head_no_supervisor", "segment_multiple_heads", "cell_fallback"]
+    assert describe_counts(counts, lang="zh").startswith("没有二级街长上级的三级街长：1；")

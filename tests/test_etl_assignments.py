@@ -7,6 +7,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.access import Actor
@@ -200,3 +201,143 @@ def test_strict_roster_rejects_everything(world: World) -> None:
     assert report.status == "rejected" and report.n_inserted == 0
     assert world.scalar("SELECT count(*) FROM assignments") == 0
     assert world.scalar("SELECT count(*) FROM people") == 0
+
+
+# --- a roster load is a change like the desk's: undoable, versioned, rules checked ---------
+
+
+def _load_change(world: World) -> int:
+    change = world.scalar(
+        "SELECT max(id) FROM change_sets WHERE action = 'load.assignments' AND undone_at IS NULL"
+    )
+    assert change is not None
+    return int(change)  # type: ignore[arg-type]
+
+
+def _version(world: World, code: str) -> int:
+    return int(world.scalar("SELECT version FROM road_segments WHERE code = :c", c=code))  # type: ignore[arg-type]
+
+
+def _undo(world: World, change: int, **kw: object):  # type: ignore[no-untyped-def]
+    from db.access import SYSTEM
+    from db.queries.assignments import undo
+
+    with world.engine.begin() as conn:
+        return undo(conn, SYSTEM, change, **kw)  # type: ignore[arg-type]
+
+
+def test_a_roster_load_is_undone_like_a_desk_change(world: World) -> None:
+    first = [
+        ["东西大街", "西边路", "中轴路", "王小明", "13812345678", 3, None],
+        ["东西大街", "中轴路", "东边路", "张三", "13800001111", 3, None],
+    ]
+    world.load("assignments", roster(world, first))
+    one = _load_change(world)
+    v1, v2 = _version(world, "S1"), _version(world, "S2")
+    second = [[*first[0][:3], "钱新", "13700000000", 3, None], first[1]]
+    report = world.load("assignments", roster(world, second, "second.xlsx"))
+    assert (report.n_updated, report.n_unchanged) == (1, 1)
+    two = _load_change(world)
+    # the segment the load changed moved on; the one it left alone did not
+    assert (_version(world, "S1"), _version(world, "S2")) == (v1 + 1, v2)
+    slots = world.rows(
+        "SELECT entity_type, detail->>'slot', jsonb_array_length(before->'rows'), "
+        "jsonb_array_length(after->'rows') FROM audit_log WHERE change_id = :c "
+        "AND detail ? 'slot'",
+        c=two,
+    )
+    s1 = world.scalar("SELECT id FROM road_segments WHERE code = 'S1'")
+    assert slots == [("segment", f"segment:{s1}:street_head:3:", 1, 1)]
+    undone = _undo(world, two)
+    assert undone.n_slots == 1
+    assert [r[:2] for r in active(world)] == [("S1", "王小明"), ("S2", "张三")]
+    _undo(world, one)  # and the first roster, back to nobody at all
+    assert active(world) == []
+    assert world.scalar("SELECT count(*) FROM change_sets WHERE undone_at IS NOT NULL") == 2
+
+
+def test_a_roster_that_changes_nothing_leaves_no_change_to_undo(world: World) -> None:
+    path = roster(world, [["东西大街", "西边路", "中轴路", "王小明", "1", 3, None]])
+    world.load("assignments", path)
+    version = _version(world, "S1")
+    world.load("assignments", path)
+    assert world.scalar("SELECT count(*) FROM change_sets") == 1
+    assert _version(world, "S1") == version
+
+
+def test_a_form_drawn_before_a_load_gets_a_conflict(world: World) -> None:
+    from db.access import SYSTEM
+    from db.queries.assignments import assign_street_head
+    from gis.errors import ConflictError
+
+    seen = _version(world, "S1")  # a planner opens the desk on S1
+    world.load(
+        "assignments", roster(world, [["东西大街", "西边路", "中轴路", "钱新", "7", 3, None]])
+    )
+    with world.engine.begin() as conn:
+        person = conn.scalar(sa.text("SELECT id FROM people WHERE name = '钱新'"))
+        segment = conn.scalar(sa.text("SELECT id FROM road_segments WHERE code = 'S1'"))
+    with (
+        pytest.raises(ConflictError, match=r"load\.assignments.*you saw version"),
+        world.engine.begin() as conn,
+    ):
+        assign_street_head(
+            conn, SYSTEM, segment_id=segment, person_id=person, expected_version=seen
+        )  # type: ignore[arg-type]
+    assert [r[:2] for r in active(world)] == [("S1", "钱新")]
+
+
+def test_undoing_a_load_refuses_when_the_desk_changed_it_since(world: World) -> None:
+    from db.access import Actor
+    from db.queries.assignments import assign_street_head
+    from gis.errors import ConflictError
+
+    world.load(
+        "assignments", roster(world, [["东西大街", "西边路", "中轴路", "王小明", "1", 3, None]])
+    )
+    load = _load_change(world)
+    with world.engine.begin() as conn:
+        other = conn.scalar(
+            sa.text("INSERT INTO people (person_key, name) VALUES ('x|', '孙七') RETURNING id")
+        )
+        s1 = conn.scalar(sa.text("SELECT id FROM road_segments WHERE code = 'S1'"))
+        desk = assign_street_head(
+            conn, Actor("alice", "planner"), segment_id=s1, person_id=other,
+            expected_version=_version(world, "S1"),
+        )  # type: ignore[arg-type]  # fmt: skip
+    with pytest.raises(ConflictError, match=rf"later changes.*change {desk.change_id} by alice"):
+        _undo(world, load)
+    assert [r[:2] for r in active(world)] == [("S1", "孙七")]  # nothing half-undone
+    _undo(world, load, cascade=True)
+    assert active(world) == []
+
+
+def test_a_roster_load_reports_the_rule_check(world: World) -> None:
+    path = roster(
+        world,
+        [
+            ["东西大街", "西边路", "中轴路", "王小明", "1", 3, None],
+            ["东西大街", "西边路", "中轴路", "张三", "2", 3, None],  # two heads for S1
+        ],
+    )
+    report = world.load("assignments", path)
+    assert report.rule_counts["segment_multiple_heads"] == 1
+    assert report.rule_counts["head_no_supervisor"] == 2
+    assert report.rule_counts["office_no_level1"] == 1
+    note = next(m for m in report.messages if m.startswith("rule check after the load"))
+    assert "segments with two or more level-3 street heads: 1" in note
+    assert "level-3 heads with no level-2 supervisor: 2" in note
+    logged = world.scalar("SELECT message FROM load_runs WHERE id = :r", r=report.run_id)
+    assert "segments with two or more level-3 street heads: 1" in str(logged)
+
+
+def test_the_command_line_prints_the_rule_check_of_a_roster(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from citygrid.cli import main
+
+    path = roster(world, [["东西大街", "西边路", "中轴路", "王小明", "1", 3, None]])
+    assert main(["load", "assignments", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "rule check after the load" in out
+    assert "level-3 heads with no level-2 supervisor: 1" in " ".join(out.split())

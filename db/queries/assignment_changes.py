@@ -158,7 +158,15 @@ def _lock_segments(
 def current_rows(conn: Connection, slots: Iterable[Slot]) -> dict[Slot, list[dict[str, Any]]]:
     """The active rows of each slot, locked until the transaction ends."""
     slots = list(slots)
-    targets = sorted({(s[0], s[1]) for s in slots})
+    held = target_rows(conn, {(s[0], s[1]) for s in slots})
+    return {s: held.get(s, []) for s in slots}
+
+
+def target_rows(
+    conn: Connection, targets: Iterable[tuple[str, int]]
+) -> dict[Slot, list[dict[str, Any]]]:
+    """Every active row of some targets, by slot, locked until the transaction ends."""
+    targets = sorted({(str(t[0]), int(t[1])) for t in targets})
     rows = conn.execute(
         sa.text(
             f"SELECT a.id, a.person_id, a.target_type, a.target_id, a.role, a.level, "
@@ -169,12 +177,44 @@ def current_rows(conn: Connection, slots: Iterable[Slot]) -> dict[Slot, list[dic
         ),
         {"tt": [t[0] for t in targets], "tid": [t[1] for t in targets]},
     ).mappings()
-    out: dict[Slot, list[dict[str, Any]]] = {s: [] for s in slots}
+    out: dict[Slot, list[dict[str, Any]]] = {}
     for r in rows:
-        slot = _slot_of(r)
-        if slot in out:
-            out[slot].append(dict(r))
+        out.setdefault(_slot_of(r), []).append(dict(r))
     return out
+
+
+def changed_slots(
+    before: Mapping[Slot, list[dict[str, Any]]], after: Mapping[Slot, list[dict[str, Any]]]
+) -> list[Slot]:
+    """The slots whose active rows differ between two :func:`target_rows` snapshots."""
+    return sorted(
+        (
+            s
+            for s in set(before) | set(after)
+            if sorted(r["id"] for r in before.get(s, []))
+            != sorted(r["id"] for r in after.get(s, []))
+        ),
+        key=slot_key,
+    )
+
+
+def bump_versions(conn: Connection, segment_ids: Iterable[int]) -> dict[int, int]:
+    """Raise the version of these segments (their assignments changed); the new versions.
+
+    A planner's form holds the version it was drawn from, so a form older than the
+    change is refused (:class:`ConflictError`) instead of writing over it.
+    """
+    ids = sorted({int(i) for i in segment_ids})
+    if not ids:
+        return {}
+    rows = conn.execute(
+        sa.text(
+            "UPDATE road_segments SET version = version + 1 WHERE id = ANY(:ids) "
+            "RETURNING id, version"
+        ),
+        {"ids": ids},
+    )
+    return {int(r.id): int(r.version) for r in rows}
 
 
 def _content(rows: list[dict[str, Any]]) -> list[tuple[int, int | None]]:
@@ -247,13 +287,16 @@ def apply_change(
     undo_of: int | None = None,
     validate: bool = True,
     check_after: bool = True,
+    summary_args: Mapping[str, Any] | None = None,
 ) -> ChangeResult:
-    """The one write path: lock, compare, end the old rows, insert the new, audit."""
+    """The one write path: lock, compare, end the old rows, insert the new, audit.
+
+    ``summary`` is the change in English words (the command line shows it);
+    ``summary_args`` the values a page needs to say it in its own language.
+    """
     seg_ids = sorted({s[1] for s in changes if s[0] == "segment"})
     info = segments_info(conn, seg_ids)
-    offices = {info[i].street_office_id for i in seg_ids} | {
-        s[1] for s in changes if s[0] == "street_office"
-    }
+    offices = {info[i].street_office_id for i in seg_ids} | _other_offices(conn, changes)
     require(actor, "assign.write", street_office_ids=offices, what="change assignments")
     with conn.begin_nested():
         locked = _lock_segments(conn, seg_ids, expected_versions)
@@ -286,36 +329,49 @@ def apply_change(
             {"by": actor.username, "ids": ended},
         )
         created = _insert(conn, actor, changed, change_id)
-        touched = sorted({s[1] for s in changed if s[0] == "segment"})
-        for r in conn.execute(
-            sa.text(
-                "UPDATE road_segments SET version = version + 1 WHERE id = ANY(:ids) "
-                "RETURNING id, version"
-            ),
-            {"ids": touched},
-        ):
-            versions[r.id] = r.version
-        record(
+        versions.update(bump_versions(conn, (s[1] for s in changed if s[0] == "segment")))
+        record_change_set(
             conn,
             actor,
-            action,
-            entity_type="change_set",
-            entity_id=change_id,
-            detail={"summary": summary, "slots": len(changed), "undo_of": undo_of},
+            action=action,
             change_id=change_id,
+            summary=summary,
+            summary_args=summary_args,
+            slots=len(changed),
+            undo_of=undo_of,
         )
-        _audit_slots(
+        record_slots(
             conn,
             actor,
             action=action,
             change_id=change_id,
             before=current,
             after=created,
-            changed=changed,
+            slots=list(changed),
         )
     return ChangeResult(
         change_id, action, summary, len(changed), versions, _after(conn, offices, check_after)
     )
+
+
+_OFFICE_OF = {
+    "cell": "SELECT p.id FROM grid_cells c JOIN admin_areas com ON com.id = c.community_id "
+    "JOIN admin_areas p ON p.code = com.parent_code AND p.level = 'street_office' "
+    "WHERE c.id = ANY(:ids)",
+    "market": "SELECT street_office_id FROM markets WHERE id = ANY(:ids)",
+    "premises": "SELECT street_office_id FROM premises WHERE id = ANY(:ids)",
+}
+
+
+def _other_offices(conn: Connection, changes: Mapping[Slot, Any]) -> set[int | None]:
+    """The street offices of the slots that are not segments (a permission is per office)."""
+    out: set[int | None] = {s[1] for s in changes if s[0] == "street_office"}
+    for kind, sql in _OFFICE_OF.items():
+        ids = sorted({s[1] for s in changes if s[0] == kind})
+        if ids:
+            found = conn.execute(sa.text(sql), {"ids": ids}).scalars().all()
+            out |= set(found) if found else {None}
+    return out
 
 
 def _after(conn: Connection, offices: set[int | None], check_after: bool) -> pd.DataFrame:
@@ -363,7 +419,35 @@ def _public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: r.get(k) for k in _ROW_FIELDS} for r in rows]
 
 
-def _audit_slots(
+def record_change_set(
+    conn: Connection,
+    actor: Actor,
+    *,
+    action: str,
+    change_id: int,
+    summary: str,
+    summary_args: Mapping[str, Any] | None,
+    slots: int,
+    undo_of: int | None = None,
+) -> None:
+    """The audit row of a change set as a whole (what :func:`history` says of it)."""
+    record(
+        conn,
+        actor,
+        action,
+        entity_type="change_set",
+        entity_id=change_id,
+        detail={
+            "summary": summary,
+            "summary_args": dict(summary_args or {}),
+            "slots": slots,
+            "undo_of": undo_of,
+        },
+        change_id=change_id,
+    )
+
+
+def record_slots(
     conn: Connection,
     actor: Actor,
     *,
@@ -371,9 +455,11 @@ def _audit_slots(
     change_id: int,
     before: Mapping[Slot, list[dict[str, Any]]],
     after: Mapping[Slot, list[dict[str, Any]]],
-    changed: Mapping[Slot, list[NewRow]],
+    slots: Iterable[Slot],
+    detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """One audit row per changed slot, in one statement (a bulk suggestion has thousands)."""
+    """One audit row per changed slot (rows before and after), in one statement (a bulk
+    suggestion or a roster has thousands): what :func:`undo` restores from."""
     record_many(
         conn,
         actor,
@@ -382,12 +468,12 @@ def _audit_slots(
                 "action": action,
                 "entity_type": slot[0],
                 "entity_id": slot[1],
-                "before": {"rows": _public(before[slot])},
-                "after": {"rows": _public(after[slot])},
-                "detail": {"slot": slot_key(slot)},
+                "before": {"rows": _public(before.get(slot, []))},
+                "after": {"rows": _public(after.get(slot, []))},
+                "detail": {**(detail or {}), "slot": slot_key(slot)},
                 "change_id": change_id,
             }
-            for slot in changed
+            for slot in slots
         ),
     )
 
@@ -517,6 +603,7 @@ def undo(conn: Connection, actor: Actor, change_id: int, *, cascade: bool = Fals
         actor,
         action="undo",
         summary=f"undo of change {change_id} ({target.summary})",
+        summary_args={"change": change_id},
         changes=changes,
         undo_of=change_id,
         validate=False,
@@ -531,12 +618,18 @@ def undo(conn: Connection, actor: Actor, change_id: int, *, cascade: bool = Fals
 def history(
     conn: Connection, *, street_office_ids: Iterable[int] | None = None, limit: int = 50
 ) -> pd.DataFrame:
-    """Recent change sets (newest first), with what they touched, for the desk and the CLI."""
-    return query_frame(
+    """Recent change sets (newest first), with what they touched, for the desk and the CLI.
+
+    ``summary`` is in English; ``summary_args`` (a dict, empty for old changes) holds
+    the names a page needs to say it in its own language.
+    """
+    frame = query_frame(
         conn,
         """
         SELECT c.id, c.actor, c.action, c.summary, c.created_at, c.undone_at, c.undone_by,
-               c.undo_of, count(l.id) AS slots
+               c.undo_of, count(l.id) AS slots,
+               (SELECT s.detail->'summary_args' FROM audit_log s WHERE s.change_id = c.id
+                AND s.entity_type = 'change_set' ORDER BY s.id LIMIT 1) AS summary_args
         FROM change_sets c
         LEFT JOIN audit_log l ON l.change_id = c.id AND l.detail ? 'slot'
         LEFT JOIN road_segments s ON l.entity_type = 'segment' AND s.id = CAST(l.entity_id AS int)
@@ -545,3 +638,5 @@ def history(
         GROUP BY c.id ORDER BY c.id DESC LIMIT :limit""",
         {"limit": limit, **office_scope(street_office_ids)},
     )
+    frame["summary_args"] = [a if isinstance(a, dict) else {} for a in frame["summary_args"]]
+    return frame

@@ -139,6 +139,58 @@ def load_state(
     return AssignmentState(segments, assignments, people, cells, offices)
 
 
+def office_heads(
+    conn: Connection, *, street_office_ids: Iterable[int] | None = None
+) -> pd.DataFrame:
+    """The active level-1 and level-2 heads of some street offices (None: all).
+
+    Columns: ``street_office_id``, ``level``, ``person_id``, ``name``, ``phone``,
+    ``supervisor_id``, ``supervisor``; level 1 first, then by name.
+    """
+    frame = query_frame(
+        conn,
+        f"""
+        SELECT a.target_id AS street_office_id, a.level, a.person_id, p.name, p.phone,
+               a.supervisor_id, sup.name AS supervisor
+        FROM assignments a
+        JOIN people p ON p.id = a.person_id
+        LEFT JOIN people sup ON sup.id = a.supervisor_id
+        WHERE {ACTIVE} AND a.target_type = 'street_office' AND a.role = 'street_head'
+          AND a.level IN (1, 2) AND (:all_offices OR a.target_id = ANY(:offices))
+        ORDER BY a.target_id, a.level, p.name, a.person_id""",
+        office_scope(street_office_ids),
+    )
+    for col in ("street_office_id", "level", "person_id"):
+        frame[col] = frame[col].astype(int)
+    frame["supervisor_id"] = frame["supervisor_id"].astype("Int64")
+    return frame
+
+
+def level3_heads(conn: Connection, *, street_office_id: int) -> pd.DataFrame:
+    """The active level-3 heads of a street office's segments and whom they report to.
+
+    Columns: ``person_id``, ``name``, ``phone``, ``n_segments``, ``supervisor_ids`` (a
+    tuple, sorted, None for segments with no supervisor), by name.
+    """
+    frame = query_frame(
+        conn,
+        f"""
+        SELECT a.person_id, p.name, p.phone, count(*) AS n_segments,
+               array_agg(DISTINCT a.supervisor_id) AS supervisor_ids
+        FROM assignments a
+        JOIN road_segments s ON s.id = a.target_id
+        JOIN people p ON p.id = a.person_id
+        WHERE {ACTIVE} AND a.target_type = 'segment' AND a.role = 'street_head'
+          AND a.level = 3 AND s.street_office_id = :so
+        GROUP BY a.person_id, p.name, p.phone ORDER BY p.name, a.person_id""",
+        {"so": int(street_office_id)},
+    )
+    frame["supervisor_ids"] = [
+        tuple(sorted(ids, key=lambda i: (i is not None, i or 0))) for ids in frame["supervisor_ids"]
+    ]
+    return frame
+
+
 def check(
     conn: Connection,
     *,

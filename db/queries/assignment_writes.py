@@ -8,7 +8,7 @@ checked, segments locked and compared, one change set, audited, undoable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import sqlalchemy as sa
@@ -28,7 +28,35 @@ from db.queries.assignment_changes import (
     street_head_slot,
 )
 from db.queries.assignment_state import ACTIVE
+from gis.assignment import segment_label
 from gis.errors import ConflictError, DataError
+
+
+def _names(conn: Connection, ids: Iterable[int | None]) -> dict[int, str]:
+    """People's names by id (``#id`` for one with no name)."""
+    want = sorted({int(i) for i in ids if i is not None})
+    found = dict(
+        conn.execute(
+            sa.text("SELECT id, name FROM people WHERE id = ANY(:ids)"), {"ids": want}
+        ).all()
+    )
+    return {i: str(found.get(i) or f"#{i}") for i in want}
+
+
+def _segment(conn: Connection, segment_id: int) -> str:
+    row = segments_info(conn, [segment_id])[segment_id]
+    return segment_label(row.road_name, row.from_name, row.to_name) or f"#{segment_id}"
+
+
+def _office(conn: Connection, street_office_id: int) -> str:
+    name = conn.execute(
+        sa.text("SELECT name FROM admin_areas WHERE id = :i"), {"i": street_office_id}
+    ).scalar()
+    return str(name or f"#{street_office_id}")
+
+
+def _who(names: Mapping[int, str], person_id: int | None) -> str | None:
+    return None if person_id is None else names.get(int(person_id), f"#{person_id}")
 
 
 def _supervisor_of(conn: Connection, person_id: int) -> int | None:
@@ -63,11 +91,19 @@ def assign_street_head(
     their other segments. ``expected_version`` is the segment version the caller saw.
     """
     sup = supervisor_id if supervisor_id is not None else _supervisor_of(conn, person_id)
+    names = _names(conn, [person_id, sup])
+    args = {
+        "segment": _segment(conn, segment_id),
+        "person": _who(names, person_id),
+        "supervisor": _who(names, sup),
+    }
     return apply_change(
         conn,
         actor,
         action="assign.street_head",
-        summary=f"street head of segment {segment_id} -> person {person_id}",
+        summary=f"street head of {args['segment']} -> {args['person']}"
+        + (f" (reports to {args['supervisor']})" if sup is not None else ""),
+        summary_args=args,
         changes={street_head_slot(segment_id): [NewRow(person_id, sup, note)]},
         expected_versions={segment_id: expected_version},
     )
@@ -84,11 +120,13 @@ def assign_lane_head(
             "head instead"
         )
         raise DataError(msg)
+    args = {"segment": _segment(conn, segment_id), "person": _names(conn, [person_id])[person_id]}
     return apply_change(
         conn,
         actor,
         action="assign.lane_head",
-        summary=f"lane head of segment {segment_id} -> person {person_id}",
+        summary=f"lane head of {args['segment']} -> {args['person']}",
+        summary_args=args,
         changes={lane_head_slot(segment_id): [NewRow(person_id)]},
         expected_versions={segment_id: expected_version},
     )
@@ -104,11 +142,13 @@ def end_head(
 ) -> ChangeResult:
     """Leave a segment without a street head (or a lane without a lane head)."""
     slot = street_head_slot(segment_id) if role == "street_head" else lane_head_slot(segment_id)
+    label = _segment(conn, segment_id)
     return apply_change(
         conn,
         actor,
         action=f"end.{role}",
-        summary=f"{role.replace('_', ' ')} of segment {segment_id} ended",
+        summary=f"{role.replace('_', ' ')} of {label} ended",
+        summary_args={"segment": label},
         changes={slot: []},
         expected_versions={segment_id: expected_version},
     )
@@ -120,14 +160,20 @@ def set_supervisor(
     *,
     person_id: int,
     supervisor_id: int | None,
-    expected_supervisor_id: int | None,
+    expected_supervisor_id: int | frozenset[int | None] | None,
     level: Literal[2, 3] = 3,
 ) -> ChangeResult:
     """Set who a level-3 head (on all their segments) or a level-2 head reports to.
 
-    ``expected_supervisor_id`` is the supervisor the caller saw; if it changed
-    meanwhile, nothing is written and :class:`ConflictError` says who changed it.
+    ``expected_supervisor_id`` is the supervisor the caller saw (a set of them when
+    the head reported to several, which this resolves); if it changed meanwhile,
+    nothing is written and :class:`ConflictError` says who changed it.
     """
+    seen = (
+        set(expected_supervisor_id)
+        if isinstance(expected_supervisor_id, frozenset)
+        else {expected_supervisor_id}
+    )
     rows = conn.execute(
         sa.text(
             f"SELECT a.target_type, a.target_id, a.supervisor_id FROM assignments a "
@@ -149,11 +195,15 @@ def set_supervisor(
         for r in rows
     ]
     current = current_rows(conn, slots)
-    if {r.supervisor_id for r in rows} != {expected_supervisor_id}:
+    now = {r.supervisor_id for r in rows}
+    names = _names(conn, [person_id, supervisor_id, *now, *seen])
+    if now != seen:
+        listed = ", ".join(sorted(str(_who(names, i)) for i in now))
+        saw = ", ".join(sorted(str(_who(names, i)) for i in seen))
         msg = (
-            f"the supervisor of person {person_id} {last_change(conn, [slot_key(s) for s in slots])} "
-            f"after you loaded it (you saw {expected_supervisor_id}, now "
-            f"{', '.join(str(r.supervisor_id) for r in rows)}); nothing was saved: reload"
+            f"the supervisor of {names[person_id]} "
+            f"{last_change(conn, [slot_key(s) for s in slots])} after you loaded it (you saw "
+            f"{saw}, now {listed}); nothing was saved: reload"
         )
         raise ConflictError(msg)
     changes = {
@@ -167,11 +217,17 @@ def set_supervisor(
         ]
         for slot in slots
     }
+    args = {
+        "person": names[person_id],
+        "supervisor": _who(names, supervisor_id),
+        "level": level,
+    }
     return apply_change(
         conn,
         actor,
         action="assign.supervisor",
-        summary=f"person {person_id} (level {level}) reports to {supervisor_id}",
+        summary=f"{args['person']} (level {level}) reports to {args['supervisor'] or 'nobody'}",
+        summary_args=args,
         changes=changes,
         expected_rows={s: [r["id"] for r in current[s]] for s in slots},
     )
@@ -197,7 +253,7 @@ def appoint_office_head(
         seen = [] if expected_current is None else [expected_current]
         if sorted(int(r["person_id"]) for r in now) != seen:
             msg = (
-                f"the level-1 head of street office {street_office_id} "
+                f"the level-1 head of street office {_office(conn, street_office_id)} "
                 f"{last_change(conn, [slot_key(slot)])} after you loaded it; nothing was saved: reload"
             )
             raise ConflictError(msg)
@@ -205,11 +261,19 @@ def appoint_office_head(
     else:
         slot = ("street_office", int(street_office_id), "street_head", 2, int(person_id))
         new = [NewRow(person_id, supervisor_id)]
+    names = _names(conn, [person_id, supervisor_id])
+    args = {
+        "person": names[person_id],
+        "office": _office(conn, street_office_id),
+        "supervisor": _who(names, supervisor_id),
+        "level": level,
+    }
     return apply_change(
         conn,
         actor,
         action=f"appoint.level{level}",
-        summary=f"person {person_id} appointed level-{level} head of street office {street_office_id}",
+        summary=f"{args['person']} appointed level-{level} head of {args['office']}",
+        summary_args=args,
         changes={slot: new},
     )
 
@@ -226,11 +290,17 @@ def end_office_head(
         level,
         int(person_id) if level == 2 else None,
     )
+    args = {
+        "person": _names(conn, [person_id])[person_id],
+        "office": _office(conn, street_office_id),
+        "level": level,
+    }
     return apply_change(
         conn,
         actor,
         action=f"end.level{level}",
-        summary=f"person {person_id} no longer level-{level} head of street office {street_office_id}",
+        summary=f"{args['person']} no longer level-{level} head of {args['office']}",
+        summary_args=args,
         changes={
             slot: [
                 NewRow(r["person_id"])
@@ -280,11 +350,13 @@ def apply_suggestion(
         street_head_slot(s): [NewRow(int(assignment[s]), sup.get(int(assignment[s])))]
         for s in seg_ids
     }
+    office = _office(conn, street_office_id)
     return apply_change(
         conn,
         actor,
         action="apply.suggestion",
-        summary=f"suggested street heads for {len(seg_ids)} segments of street office {street_office_id}",
+        summary=f"suggested street heads for {len(seg_ids)} segments of {office}",
+        summary_args={"n": len(seg_ids), "office": office},
         changes=changes,
         expected_versions={s: int(expected_versions[s]) for s in seg_ids},
     )

@@ -24,7 +24,9 @@ from db.queries.assignment_state import (
     CRS,
     AssignmentState,
     check,
+    level3_heads,
     load_state,
+    office_heads,
     suggest,
 )
 from db.queries.assignment_writes import (
@@ -56,7 +58,9 @@ __all__ = [
     "export_boards",
     "history",
     "lane_head_slot",
+    "level3_heads",
     "load_state",
+    "office_heads",
     "set_supervisor",
     "street_head_slot",
     "suggest",
