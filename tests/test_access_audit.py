@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from db.access import SYSTEM, Actor
-from db.queries.audit import audit_actions, search_audit
+from db.queries.audit import (
+    AuditFilter,
+    audit_actions,
+    audit_entity_types,
+    export_audit,
+    search_audit,
+)
 from gis.errors import DataError, PermissionDeniedError
 
 pytestmark = pytest.mark.db
@@ -113,3 +121,65 @@ def test_actions_for_the_filter(log: Connection) -> None:
         "export.boards",
         "user.create",
     ]
+
+
+def test_entity_types_for_the_filter(log: Connection) -> None:
+    assert audit_entity_types(log, SYSTEM) == ["segment", "user"]
+    with pytest.raises(PermissionDeniedError):
+        audit_entity_types(log, Actor(username="p", role="planner"))
+
+
+def _exports(conn: Connection) -> list[tuple[str, dict[str, object]]]:
+    rows = conn.execute(
+        sa.text("SELECT actor, detail FROM audit_log WHERE action = 'export.audit' ORDER BY id")
+    ).all()
+    return [(r.actor, r.detail) for r in rows]
+
+
+def test_an_export_holds_the_search_and_is_itself_audited(log: Connection) -> None:
+    admin = Actor(username="admin1", role="admin")
+    wanted = AuditFilter(action="auth.", since=T0 + dt.timedelta(hours=1))
+    made = export_audit(
+        log, admin, wanted, fmt="csv", headers={"actor": "操作人"}, now=T0, tz="Asia/Shanghai"
+    )
+    assert made.file_name == "audit-20260301-1700.csv" and made.rows == 2
+    rows = list(csv.DictReader(io.StringIO(made.data.decode("utf-8-sig"))))
+    assert [r["操作人"] for r in rows] == ["<script>alert(1)</script>", "li_si"]
+    assert rows[1]["at"] == "2026-03-01T19:00:00+08:00"  # the deployment's wall clock
+    assert _exports(log) == [
+        (
+            "admin1",
+            {
+                "file": made.file_name,
+                "format": "csv",
+                "rows": 2,
+                "filters": {"action": "auth.", "since": (T0 + dt.timedelta(hours=1)).isoformat()},
+            },
+        )
+    ]
+
+
+def test_an_excel_export_keeps_formula_like_names_as_text(log: Connection) -> None:
+    from openpyxl import load_workbook
+
+    log.execute(
+        sa.text("INSERT INTO audit_log (at, actor, action) VALUES (:at, :who, 'auth.sign_in')"),
+        {"at": T0 + dt.timedelta(days=1), "who": '=HYPERLINK("http://x","点击")'},
+    )
+    made = export_audit(log, SYSTEM, AuditFilter(actor_name="HYPERLINK"), fmt="xlsx")
+    sheet = load_workbook(io.BytesIO(made.data))["audit"]
+    assert sheet["C2"].value == '=HYPERLINK("http://x","点击")'
+    assert sheet["C2"].data_type == "s"  # text, never a live formula
+    assert _exports(log)[-1][1]["rows"] == 1
+
+
+@pytest.mark.parametrize("role", ["planner", "leader", "field", "viewer", "kiosk"])
+def test_only_administrators_may_export_the_log(log: Connection, role: str) -> None:
+    with pytest.raises(PermissionDeniedError):
+        export_audit(log, Actor(username="x", role=role), AuditFilter(), fmt="csv")  # type: ignore[arg-type]
+    assert _exports(log) == []
+
+
+def test_an_export_format_must_be_csv_or_xlsx(log: Connection) -> None:
+    with pytest.raises(DataError, match="csv or xlsx"):
+        export_audit(log, SYSTEM, AuditFilter(), fmt="pdf")  # type: ignore[arg-type]

@@ -79,6 +79,48 @@ def test_a_planner_of_one_street_office_loads_only_its_rows(
         assert c.scalars(sa.text("SELECT name FROM people")).all() == ["王小明"]
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_downloading_the_rejects_file_is_an_audited_export(
+    clean_db: Engine, offices: dict[str, int], tmp_path: Path, role: str
+) -> None:
+    from db.queries.loads import export_rejects
+
+    planner = Actor(username="dhm", role="planner", street_office_ids=frozenset({offices[DHM]}))
+    path = _roster(tmp_path, [("王小明", "13812345678", DHM), ("李四", "13900001111", JS)])
+    run_id = load_file(clean_db, "people", path, actor=planner).run_id
+    actor = Actor(username=f"the-{role}", role=role)  # type: ignore[arg-type]
+    exports = "SELECT count(*) FROM audit_log WHERE action = 'export.rejects'"
+    if role in ("admin", "planner", "leader"):
+        with clean_db.begin() as c:
+            made = export_rejects(c, actor, run_id)
+        assert "李四" in made.data.decode("utf-8-sig") and made.file_name.endswith(".csv")
+        with clean_db.connect() as c:
+            row = c.execute(
+                sa.text(
+                    "SELECT actor, entity_type, entity_id, detail FROM audit_log "
+                    "WHERE action = 'export.rejects'"
+                )
+            ).one()
+        assert row[:3] == (f"the-{role}", "load_run", str(run_id))
+        assert row.detail["rows"] == 1 and row.detail["source_file"] == "名册.csv"
+    else:
+        with clean_db.begin() as c, pytest.raises(PermissionDeniedError):
+            export_rejects(c, actor, run_id)
+        assert _count(clean_db, exports) == 0
+
+
+def test_a_load_without_rejects_has_no_file_to_download(
+    clean_db: Engine, offices: dict[str, int], tmp_path: Path
+) -> None:
+    from db.queries.loads import export_rejects
+    from gis.errors import DataError
+
+    path = _roster(tmp_path, [("王小明", "13812345678", DHM)])
+    run_id = load_file(clean_db, "people", path, actor=Actor(username="p", role="planner")).run_id
+    with clean_db.begin() as c, pytest.raises(DataError, match="no rejects file"):
+        export_rejects(c, Actor(username="p", role="planner"), run_id)
+
+
 def test_a_planner_of_one_street_office_cannot_load_district_layers(
     clean_db: Engine, offices: dict[str, int], tmp_path: Path
 ) -> None:

@@ -1,5 +1,6 @@
 """Loads: their history and rejects (for the app and ``citygrid load history``), and the
-reference layers a load derives places from.
+reference layers a load derives places from. Downloading a run's rejects file is an
+export: checked and audited here (:func:`export_rejects`).
 
 A run still marked ``running`` whose database session is gone was killed half-way
 (its transaction rolled back with the session); these queries show it as
@@ -8,11 +9,17 @@ A run still marked ``running`` whose database session is gone was killed half-wa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+from db.access import Actor, require
+from db.audit import record
+from gis.errors import DataError
 
 _EFFECTIVE_STATUS = """
     CASE WHEN r.status = 'running' AND NOT EXISTS (
@@ -85,6 +92,47 @@ def reject_reasons(conn: Connection, run_id: int, *, top: int = 10) -> pd.DataFr
         {"run": run_id, "top": top},
     )
     return pd.DataFrame(rows.mappings().all(), columns=list(rows.keys()))
+
+
+@dataclass(frozen=True)
+class RejectsExport:
+    """A run's rejects file as downloaded, and the audit row that records it."""
+
+    file_name: str
+    data: bytes
+    audit_id: int
+
+
+def export_rejects(conn: Connection, actor: Actor, run_id: int) -> RejectsExport:
+    """The rejects file of load run ``run_id`` (its rows as the file had them), audited.
+
+    Needs ``report.export``: the rows are the loaded file's own, names and phones
+    included. One ``export.rejects`` row goes to the audit log in the caller's
+    transaction.
+    """
+    require(actor, "report.export", what=f"download the rejected rows of load {run_id}")
+    row = conn.execute(
+        sa.text("SELECT id, file_name, n_rejected, rejects_path FROM load_runs WHERE id = :id"),
+        {"id": int(run_id)},
+    ).one_or_none()
+    path = None if row is None or row.rejects_path is None else Path(row.rejects_path)
+    if path is None or not path.is_file():
+        msg = (
+            f"load {run_id} has no rejects file on this server (it rejected no rows, or the "
+            "file was removed); the rejected rows are still listed on the data page"
+        )
+        raise DataError(msg)
+    data = path.read_bytes()
+    audit_id = record(
+        conn,
+        actor,
+        "export.rejects",
+        entity_type="load_run",
+        entity_id=row.id,
+        detail={"file": path.name, "source_file": row.file_name, "rows": row.n_rejected,
+                "bytes": len(data)},
+    )  # fmt: skip
+    return RejectsExport(path.name, data, audit_id)
 
 
 # --- reference layers for derivations at load ---------------------------------------
