@@ -11,6 +11,7 @@ the cells tile each community exactly; :func:`check_tiling` verifies it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import geopandas as gpd
@@ -121,25 +122,60 @@ def _tile_community(
     return np.concatenate(cells)
 
 
-def sequence_codes(n: int, *, scheme: CodeScheme) -> list[str]:
+def max_sequence(scheme: CodeScheme) -> int:
+    """The most cells one community can number under ``scheme``.
+
+    >>> max_sequence("14"), max_sequence("15"), max_sequence("15an")
+    (99, 999, 46655)
+    """
+    return _MAX_SEQ[scheme]
+
+
+def sequence_codes(n: int, *, scheme: CodeScheme, start: int = 1) -> list[str]:
     """The last digits of ``n`` cell codes in one community, in numbering order.
+
+    Numbering starts at ``start`` (after the sequences a community already used, when
+    old codes must not be given to new cells); a community that is one cell numbered
+    from the start is ``00`` under scheme 14.
 
     >>> sequence_codes(1, scheme="14"), sequence_codes(3, scheme="15")
     (['00'], ['001', '002', '003'])
     >>> sequence_codes(2, scheme="15an")[-1], sequence_codes(37, scheme="15an")[-1]
     ('002', '011')
+    >>> sequence_codes(2, scheme="14", start=7)
+    ['07', '08']
     """
-    if n > _MAX_SEQ[scheme]:
+    last = start + n - 1
+    if last > _MAX_SEQ[scheme]:
         msg = (
-            f"a community needs {n} cells but code scheme {scheme} allows at most "
-            f"{_MAX_SEQ[scheme]}; use a larger target area or scheme 15/15an"
+            f"sequence_codes: {n} cells numbered from {start} reach {last}, but code scheme "
+            f"{scheme} allows at most {_MAX_SEQ[scheme]}; use a larger target area or scheme 15"
         )
         raise DataError(msg)
     if scheme == "14":
-        return ["00"] if n == 1 else [f"{i:02d}" for i in range(1, n + 1)]
+        return ["00"] if (n, start) == (1, 1) else [f"{i:02d}" for i in range(start, last + 1)]
     if scheme == "15":
-        return [f"{i:03d}" for i in range(1, n + 1)]
-    return [_B36[i // 1296] + _B36[(i // 36) % 36] + _B36[i % 36] for i in range(1, n + 1)]
+        return [f"{i:03d}" for i in range(start, last + 1)]
+    return [_B36[i // 1296] + _B36[(i // 36) % 36] + _B36[i % 36] for i in range(start, last + 1)]
+
+
+def sequence_number(code: str, *, scheme: CodeScheme) -> int | None:
+    """The sequence number of a cell code under ``scheme`` (None if it does not follow it).
+
+    >>> sequence_number("110101001001017", scheme="15"), sequence_number("11010100100100", scheme="14")
+    (17, 0)
+    >>> sequence_number("11010100100A", scheme="15an") is None
+    True
+    """
+    width = 2 if scheme == "14" else 3
+    if len(code) != 12 + width:
+        return None
+    tail = code[12:]
+    if scheme == "15an":
+        if any(ch not in _B36 for ch in tail):
+            return None
+        return _B36.index(tail[0]) * 1296 + _B36.index(tail[1]) * 36 + _B36.index(tail[2])
+    return int(tail) if tail.isdigit() else None
 
 
 def reading_order(geoms: Geoms, *, row_height_m: float) -> NDArray[np.intp]:
@@ -166,6 +202,9 @@ def grid_cells(
     min_width_m: float = 20.0,
     scheme: CodeScheme = "15",
     roads: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    fit_scheme: bool = False,
+    first_sequence: Mapping[str, int] | None = None,
+    name_col: str = "name",
 ) -> gpd.GeoDataFrame:
     """Tile every community with unit grid cells of about ``target_area_m2``.
 
@@ -186,11 +225,27 @@ def grid_cells(
         numbered west→east, north→south.
     roads
         Optional centrelines to split cells along, where the pieces stay large enough.
+    fit_scheme
+        When a community needs more cells than the scheme can number (99 under
+        scheme 14), enlarge its target area just enough to fit, instead of refusing.
+    first_sequence
+        Community code -> first sequence number to use (default 1), so that new cells
+        do not take the codes of old ones.
+    name_col
+        Column of community names, used in messages when present.
 
     Returns
     -------
     GeoDataFrame
-        ``code``, ``community_code``, ``area_m2`` and the cell geometry.
+        ``code``, ``community_code``, ``area_m2`` and the cell geometry;
+        ``attrs["fitted"]`` maps each community whose target area ``fit_scheme``
+        enlarged to the area used.
+
+    Raises
+    ------
+    DataError
+        Among others, in one line for all of them, when communities need more cells
+        than the scheme numbers and ``fit_scheme`` is off.
 
     Examples
     --------
@@ -241,25 +296,49 @@ def grid_cells(
         road_geoms = np.asarray(roads.geometry.values, dtype=object)
         road_geoms = road_geoms[~shapely.is_empty(road_geoms)]
     tree = shapely.STRtree(road_geoms) if len(road_geoms) else None
-    min_area = min_area_share * target_area_m2
-    row_height = float(np.sqrt(target_area_m2))
 
+    names = (
+        communities[name_col].astype(str).tolist()
+        if name_col in communities.columns
+        else [""] * len(codes)
+    )
+    first = dict(first_sequence or {})
     out_geoms: list[Geoms] = []
     out_codes: list[str] = []
     out_comm: list[str] = []
-    for code, area in zip(codes.tolist(), geoms, strict=True):
+    fitted: dict[str, float] = {}
+    too_many: list[tuple[str, str, int, int]] = []
+    for code, name, area in zip(codes.tolist(), names, geoms, strict=True):
         lines = road_geoms[tree.query(area, predicate="intersects")] if tree else road_geoms
+        start = max(1, int(first.get(code, 1)))
+        room = _MAX_SEQ[scheme] - start + 1
+        target = target_area_m2
         cells = _tile_community(
             area,
             lines,
-            target_area_m2=target_area_m2,
-            min_area_m2=min_area,
+            target_area_m2=target,
+            min_area_m2=min_area_share * target,
             min_width_m=min_width_m,
         )
-        cells = cells[reading_order(cells, row_height_m=row_height)]
+        if fit_scheme and room > 0 and len(cells) > room:
+            cells, target = _fit(
+                area,
+                lines,
+                room=room,
+                target_area_m2=target,
+                min_area_share=min_area_share,
+                min_width_m=min_width_m,
+            )
+            fitted[code] = target
+        if len(cells) > room:
+            too_many.append((code, name, len(cells), room))
+            continue
+        cells = cells[reading_order(cells, row_height_m=float(np.sqrt(target)))]
         out_geoms.append(cells)
-        out_codes.extend(code + s for s in sequence_codes(len(cells), scheme=scheme))
+        out_codes.extend(code + s for s in sequence_codes(len(cells), scheme=scheme, start=start))
         out_comm.extend([code] * len(cells))
+    if too_many:
+        raise DataError(_too_many_message(too_many, scheme=scheme, target_area_m2=target_area_m2))
     allcells = np.concatenate(out_geoms) if out_geoms else np.empty(0, dtype=object)
     result = gpd.GeoDataFrame(
         {"code": out_codes, "community_code": out_comm, "area_m2": shapely.area(allcells)},
@@ -271,7 +350,78 @@ def grid_cells(
             f"grid_cells: the cells do not tile the communities: {problems.to_dict('records')[:3]}"
         )
         raise DataError(msg)
+    result.attrs["fitted"] = fitted
     return result
+
+
+def _fit(
+    area: BaseGeometry,
+    lines: Geoms,
+    *,
+    room: int,
+    target_area_m2: float,
+    min_area_share: float,
+    min_width_m: float,
+) -> tuple[Geoms, float]:
+    """The community's cells at the smallest target area (to within 1%) that gives at
+    most ``room`` cells, and that area.
+
+    The count falls as the target grows, but not smoothly (blocks between roads each
+    keep at least one cell), so the area is found by doubling, then bisection.
+    """
+
+    def tile(target: float) -> Geoms:
+        return _tile_community(
+            area,
+            lines,
+            target_area_m2=target,
+            min_area_m2=min_area_share * target,
+            min_width_m=min_width_m,
+        )
+
+    low, high = target_area_m2, target_area_m2 * 2.0
+    cells = tile(high)
+    while len(cells) > room:
+        if high > 4.0 * area.area:  # every block has merged into one: no larger area helps
+            return cells, high
+        low, high = high, high * 2.0
+        cells = tile(high)
+    while high - low > 0.01 * low:
+        mid = 0.5 * (low + high)
+        trial = tile(mid)
+        if len(trial) > room:
+            low = mid
+        else:
+            high, cells = mid, trial
+    return cells, high
+
+
+def _too_many_message(
+    found: list[tuple[str, str, int, int]], *, scheme: CodeScheme, target_area_m2: float
+) -> str:
+    """One line: which communities need more cells than the scheme numbers, and the fixes."""
+    found = sorted(found, key=lambda f: f[3] - f[2])
+    code, name, need, room = found[0]
+    who = f"{code}{f' {name}' if name else ''}"
+    numbered = (
+        f"at most {_MAX_SEQ[scheme]} cells per community"
+        if room == _MAX_SEQ[scheme]
+        else f"only {max(room, 0)} more cells there"
+    )
+    others = ""
+    if len(found) > 1:
+        listed = ", ".join(f"{c} ({n} cells)" for c, _, n, _ in found[1:4])
+        more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+        others = f" (also {listed}{more})"
+    # the area at which the worst community's cells would about fit
+    fits = max(target_area_m2 * n / max(r, 1) for _, _, n, r in found)
+    fits = float(np.ceil(fits * 1.05 / 500.0) * 500.0)
+    return (
+        f"grid_cells: community {who} needs {need} cells of {target_area_m2:,.0f} m², but code "
+        f"scheme {scheme} numbers {numbered}{others}; raise the target area (about "
+        f"{fits:,.0f} m²), use code scheme 15, or enlarge only these communities just "
+        "enough (fit_scheme=True; `citygrid grid generate --fit-scheme`)"
+    )
 
 
 def check_tiling(

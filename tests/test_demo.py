@@ -255,6 +255,25 @@ def test_a_district_moved_to_a_later_morning_has_no_future(small: DemoData) -> N
     assert cut.closed_at.isna()[cut.status != "closed"].all()
 
 
+def test_scheme_14_fits_the_large_communities_in_99_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under scheme 14 the demo still builds: 西园子 (2.2 km², about 220 cells of
+    10,000 m²) gets cells just large enough for 99; the others keep the target."""
+    demo_build = importlib.import_module("etl.demo.build")
+    one = demo_build.Size("one", problems=300, offices=("110101016000",))
+    monkeypatch.setitem(demo_build.SIZES, "one", one)
+    data = build("one", seed=2004, as_of=AS_OF, scheme="14")
+    cells = data.cells
+    assert cells.code.str.fullmatch(r"\d{14}").all()
+    per = cells.groupby(cells.code.str[:12]).size()
+    assert per.max() == 99
+    assert per["110101016002"] == 99
+    comms = data.admin[data.admin.level == "community"]
+    assert check_tiling(cells.assign(community_code=cells.code.str[:12]), comms).empty
+    median = cells.groupby(cells.code.str[:12]).area_m2.median()
+    assert median["110101016002"] > 1.8 * 10_000
+    assert median.drop("110101016002").between(5_000, 15_000).all()
+
+
 # --- end to end on a real PostGIS -------------------------------------------------------------
 
 

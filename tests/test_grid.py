@@ -107,6 +107,87 @@ def test_cells_follow_a_road_through_the_community() -> None:
     assert cells.area_m2[west].sum() == pytest.approx(40_000)
 
 
+def _crossed(cells: gpd.GeoDataFrame, roads: gpd.GeoSeries) -> float:
+    """Length of road running through the interior of any cell."""
+    inner = cells.geometry.buffer(-0.01)
+    return float(sum(inner.intersection(r).length.sum() for r in roads))
+
+
+def test_a_dead_end_road_cuts_no_block() -> None:
+    """A cul-de-sac (from the edge to the middle, and one floating inside) separates
+    nothing: the cells are exactly those of the community without roads."""
+    comms = _comm(box(0, 0, 400, 300))
+    roads = gpd.GeoSeries(
+        [LineString([(-10, 150), (200, 150)]), LineString([(250, 60), (250, 240)])], crs=4548
+    )
+    cells = grid_cells(comms, roads=roads)
+    _assert_tiles(cells, comms)
+    plain = grid_cells(comms)
+    assert len(cells) == 12
+    assert cells.geometry.symmetric_difference(plain.geometry).area.max() < 1e-6
+    assert cells.area_m2.between(0.9 * TARGET, 1.1 * TARGET).all()
+
+
+def test_a_dead_end_off_a_through_road_splits_only_along_the_through_road() -> None:
+    comms = _comm(box(0, 0, 400, 300))
+    through = LineString([(200, -10), (200, 310)])
+    roads = gpd.GeoSeries([through, LineString([(200, 150), (320, 150)])], crs=4548)
+    cells = grid_cells(comms, roads=roads)
+    _assert_tiles(cells, comms)
+    # two blocks of 60,000 m², six cells each, none across the through road
+    assert _crossed(cells, gpd.GeoSeries([through])) == 0.0
+    west = cells.geometry.representative_point().x < 200
+    assert (int(west.sum()), int((~west).sum())) == (6, 6)
+    assert cells.area_m2[west].sum() == pytest.approx(60_000)
+    assert cells.area_m2.between(0.9 * TARGET, 1.1 * TARGET).all()
+
+
+def _roundabout(radius: float) -> gpd.GeoSeries:
+    """A ring road of ``radius`` at (200, 150) with four arms to the community's edges."""
+    ring = shapely.Point(200, 150).buffer(radius, quad_segs=16).exterior
+    arms = [
+        LineString([(-10, 150), (200 - radius, 150)]),
+        LineString([(200 + radius, 150), (410, 150)]),
+        LineString([(200, -10), (200, 150 - radius)]),
+        LineString([(200, 150 + radius), (200, 310)]),
+    ]
+    return gpd.GeoSeries([LineString(ring.coords), *arms], crs=4548)
+
+
+def test_a_roundabout_island_large_enough_is_a_cell_of_its_own() -> None:
+    """Ring of radius 40 m (island about 5,000 m², half the target): the arms cut four
+    quarters of about 28,700 m² (three cells each) and the island stands alone."""
+    comms = _comm(box(0, 0, 400, 300))
+    roads = _roundabout(40.0)
+    cells = grid_cells(comms, roads=roads)
+    _assert_tiles(cells, comms)
+    island = shapely.Polygon(roads.iloc[0].coords)
+    assert len(cells) == 13
+    holding = cells[cells.geometry.intersection(island).area > 1.0]
+    assert len(holding) == 1
+    assert holding.geometry.iloc[0].symmetric_difference(island).area < 1e-6
+    assert _crossed(cells, roads) == 0.0  # every cell lies between roads
+    assert cells.area_m2.between(0.35 * TARGET, 1.5 * TARGET).all()
+
+
+def test_a_small_roundabout_island_joins_a_neighbouring_cell() -> None:
+    """Ring of radius 25 m: the island (about 1,950 m²) is below the sliver limit
+    (0.35 x target) and joins one neighbour whole, never split between two."""
+    comms = _comm(box(0, 0, 400, 300))
+    roads = _roundabout(25.0)
+    cells = grid_cells(comms, roads=roads)
+    _assert_tiles(cells, comms)
+    island = shapely.Polygon(roads.iloc[0].coords)
+    shares = cells.geometry.intersection(island).area
+    assert (shares > 1.0).sum() == 1
+    assert shares.max() == pytest.approx(island.area)
+    assert len(cells) == 12
+    assert cells.area_m2.between(0.5 * TARGET, 1.5 * TARGET).all()
+    # the arms still separate the four quarters: no cell reaches across two of them
+    arms = gpd.GeoSeries(list(roads.iloc[1:]))
+    assert _crossed(cells, arms) == 0.0
+
+
 def test_road_near_the_edge_does_not_cut_a_thin_strip() -> None:
     comms = _comm(box(0, 0, 400, 200))
     road = gpd.GeoSeries([LineString([(-10, 8), (410, 8)])], crs=4548)  # 8 m from the edge
@@ -138,6 +219,60 @@ def test_scheme_14_codes_a_whole_community_cell_00() -> None:
 def test_scheme_14_refuses_more_than_99_cells() -> None:
     with pytest.raises(DataError, match="at most 99"):
         grid_cells(_comm(box(0, 0, 1000, 1100)), scheme="14")
+
+
+def test_scheme_14_refusal_is_one_line_naming_community_count_and_fixes() -> None:
+    comms = _comm(box(0, 0, 1000, 1100), box(2000, 0, 2300, 200), box(5000, 0, 6000, 1300))
+    comms["name"] = ["甲社区", "乙社区", "丙社区"]
+    with pytest.raises(DataError) as info:
+        grid_cells(comms, scheme="14")
+    message = str(info.value)
+    assert "\n" not in message
+    # the worst first, with its name; the other one too big listed after it
+    assert "community 110101001003 丙社区 needs 130 cells of 10,000 m²" in message
+    assert "110101001001 (110 cells)" in message
+    assert "110101001002" not in message  # 6 cells: fine
+    assert "about 14,000 m²" in message  # 130/99 x 10,000, rounded up
+    assert "scheme 15" in message
+    assert "--fit-scheme" in message
+
+
+def test_fit_scheme_enlarges_only_the_communities_that_need_it() -> None:
+    comms = _comm(box(0, 0, 1000, 1100), box(2000, 0, 2300, 200))
+    cells = grid_cells(comms, scheme="14", fit_scheme=True)
+    _assert_tiles(cells, comms)
+    big = cells[cells.community_code == "110101001001"]
+    assert 90 <= len(big) <= 99  # just enough: 1% larger cells would not need fewer
+    assert big.code.tolist() == [f"110101001001{i:02d}" for i in range(1, len(big) + 1)]
+    fitted = cells.attrs["fitted"]
+    assert list(fitted) == ["110101001001"]
+    assert 1_100_000 / 99.5 <= fitted["110101001001"] <= 1.15 * 1_100_000 / 99
+    # just enough: 2% smaller cells would be too many
+    smaller = 0.98 * fitted["110101001001"]
+    assert len(grid_cells(comms.iloc[:1], scheme="15", target_area_m2=smaller)) > 99
+    small = cells[cells.community_code == "110101001002"]
+    assert len(small) == 6 and small.area_m2.between(9_000, 11_000).all()
+    # under scheme 15 the same call changes nothing: 110 cells fit
+    assert len(grid_cells(comms.iloc[:1], scheme="15", fit_scheme=True)) == 110
+
+
+def test_numbering_can_start_after_the_codes_already_used() -> None:
+    comms = _comm(box(0, 0, 300, 200), box(1000, 0, 1300, 200))  # 6 cells each
+    cells = grid_cells(comms, scheme="14", first_sequence={"110101001001": 94})
+    assert cells.code.tolist() == [f"110101001001{i:02d}" for i in range(94, 100)] + [
+        f"110101001002{i:02d}" for i in range(1, 7)
+    ]
+    with pytest.raises(DataError, match="only 5 more cells there"):
+        grid_cells(comms, scheme="14", first_sequence={"110101001001": 95})
+    fitted = grid_cells(comms, scheme="14", fit_scheme=True, first_sequence={"110101001001": 96})
+    _assert_tiles(fitted, comms)
+    assert fitted.code.tolist()[:5] == [
+        "11010100100196",
+        "11010100100197",
+        "11010100100198",
+        "11010100100199",
+        "11010100100201",
+    ]
 
 
 def test_scheme_15an_uses_base_36() -> None:

@@ -273,7 +273,12 @@ def build(
 
     say("unit grid cells")
     streets = roads[roads.road_class.isin(STREET_CLASSES)]
-    cells = grid_cells(comms, target_area_m2=target_area_m2, scheme=scheme, roads=streets)
+    # scheme 14 numbers at most 99 cells a community: the few large ones (parks, rail
+    # yards) get cells just large enough to fit, as a planner would draw them
+    cells = grid_cells(
+        comms, target_area_m2=target_area_m2, scheme=scheme, roads=streets,
+        fit_scheme=scheme == "14",
+    )  # fmt: skip
     cells = _responsible(cells, comms, base.parks, rng=r_places)
 
     say("markets, premises and bait stations")
