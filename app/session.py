@@ -12,6 +12,9 @@
 - A person the identity provider signed in but CityGrid refuses is refused once per
   browser session: the refusal is remembered (not retried and audited on every rerun)
   and the sign-in page offers to leave the identity provider's session.
+- Every run checks the session's account or wall-screen token against the database
+  again, fragment runs included (the big screen refreshes itself without passing through
+  the entry point): a disabled account or a revoked token sees no more data.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import getpass
 import importlib
 import importlib.util
 import ipaddress
+import time
 from types import ModuleType
 from typing import Any
 
@@ -34,6 +38,12 @@ _ACTOR = "actor"
 _OIDC_REFUSED = "oidc_refused"
 #: The actor main.py resolved for this run, read by the pages.
 PAGE_ACTOR = "_page_actor"
+#: When (``time.monotonic()``) the actor of this session was last checked.
+_CHECKED_AT = "_actor_checked_at"
+#: How long one check holds: the calls of one run share it, while every later run and
+#: every fragment run (refreshing at least every 5 s, ``CITYGRID_REFRESH_SECONDS``)
+#: checks again.
+RECHECK_S = 2.0
 KIOSK_PARAM = "kiosk"
 
 
@@ -113,6 +123,7 @@ def current_actor() -> Actor | None:
         conn.commit()
     if actor is not None and actor.extra.get("auth"):
         st.session_state[_ACTOR] = actor
+    st.session_state[_CHECKED_AT] = time.monotonic()
     return actor
 
 
@@ -226,11 +237,19 @@ def show_name(actor: Actor, name: object) -> str | None:
 
 
 def page_actor() -> Actor:
-    """The actor of this run, as resolved by the entry point (pages call this)."""
+    """The actor of this run (pages call this), checked at most :data:`RECHECK_S` ago.
+
+    The entry point checks the actor at the start of every full run; a fragment's run
+    does not pass through it, so an older check is made again here. An actor no longer
+    valid (a revoked wall-screen token, a disabled account) makes the whole app run
+    again, and the entry point shows the refusal or the sign-in page instead of data.
+    """
     actor = st.session_state.get(PAGE_ACTOR)
-    if isinstance(actor, Actor):
+    checked = st.session_state.get(_CHECKED_AT)
+    if isinstance(actor, Actor) and checked is not None and time.monotonic() - checked < RECHECK_S:
         return actor
     resolved = current_actor()
-    if resolved is None:
-        st.stop()
+    st.session_state[PAGE_ACTOR] = resolved
+    if resolved is None or (is_kiosk() and resolved.role != "kiosk"):
+        st.rerun(scope="app")
     return resolved

@@ -415,6 +415,38 @@ def app_test(
     return at
 
 
+def rerun_fragments(at: AppTest) -> AppTest:
+    """Run the fragments of ``at``'s last run alone, as their ``run_every`` timer does.
+
+    In a browser the big screen's :func:`board` reruns by itself every refresh, without
+    the entry point; AppTest only runs whole scripts, so the fragment ids are queued on
+    the rerun request here (AppTest keeps the registered fragments across runs).
+    """
+    import functools
+
+    from streamlit.testing.v1 import local_script_runner
+
+    ids = list(at._fragment_storage._fragments)  # AppTest has no public accessor
+    assert ids, "the last run registered no fragment to rerun"
+    plain = local_script_runner.RerunData
+    local_script_runner.RerunData = functools.partial(  # type: ignore[misc]
+        plain, fragment_id_queue=ids, is_auto_rerun=True
+    )
+    try:
+        at.run()
+    finally:
+        local_script_runner.RerunData = plain  # type: ignore[misc]
+    return at
+
+
+def sign_in(at: AppTest, username: str, password: str) -> AppTest:
+    """Fill in and submit the sign-in form of ``at`` (showing the sign-in page)."""
+    at.text_input[0].set_value(username)
+    at.text_input[1].set_value(password)
+    at.button[0].click().run()
+    return at
+
+
 # --- driving the dashboard in Chromium ---------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
