@@ -545,9 +545,9 @@ def current_lang() -> Lang:
     lang = st.session_state.get("lang")
     if lang in LANGS:
         return lang  # type: ignore[no-any-return]
-    from citygrid.settings import get_settings
+    from app.data import settings
 
-    return get_settings().language
+    return settings().language
 
 
 def t(key: str, **values: object) -> str:

@@ -15,12 +15,11 @@ from app import data
 from app.assets import leaflet_url
 from app.i18n import current_lang, t
 from app.maps import MapStyle
-from citygrid.settings import get_settings
 
 
 def map_style(*, dark: bool = False) -> MapStyle:
-    """The deployment's map style for this session."""
-    s = get_settings()
+    """The deployment's map style for this session (the basemap in force)."""
+    s = data.settings()
     return MapStyle(
         basemap=s.basemap,
         tianditu_key=s.tianditu_key.get_secret_value() if s.tianditu_key else None,

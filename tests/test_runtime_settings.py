@@ -4,6 +4,7 @@ read back over the environment, and stored in a table the application role may u
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -236,3 +237,22 @@ def test_a_refused_value_is_one_line_and_exit_1(
     assert err.count("\n") == 1
     assert main(["settings", "set", "working_srid", "4547"]) == 1
     assert "cannot be changed while the platform runs" in capsys.readouterr().err
+
+
+def test_the_notice_boards_command_prints_the_hotline_in_force(
+    cli_db: Engine, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    from tests.browser_support import seed_small
+
+    with cli_db.begin() as c:
+        seed_small(c)
+    _run("settings", "set", "hotline", "12319")
+    out = tmp_path / "boards.xlsx"
+    _run("assign", "boards", "--format", "xlsx", "--out", str(out))
+    cells = {
+        str(v) for ws in load_workbook(out).worksheets for row in ws.iter_rows(values_only=True)
+        for v in row if v is not None
+    }  # fmt: skip
+    assert "12319" in cells and get_settings().hotline not in cells

@@ -220,7 +220,6 @@ def _import(actor: Actor) -> None:
 
 
 def _boards(so: tuple[int, ...] | None, actor: Actor, selected: int | None) -> None:
-    from citygrid.settings import get_settings
     from db.queries.assignments import board_rows
     from reports.boards import make_boards
 
@@ -234,7 +233,7 @@ def _boards(so: tuple[int, ...] | None, actor: Actor, selected: int | None) -> N
         st.info(t("empty.no_segments"))
         return
     # The preview says what the boards will print, in the page's language.
-    boards = make_boards(rows, hotline=get_settings().hotline, lang=lang)
+    boards = make_boards(rows, hotline=data.settings().hotline, lang=lang)
     st.caption(t("assign.boards.preview"))
     st.dataframe(pd.DataFrame([dict(b.lines()) for b in boards]), hide_index=True, height=280)
     chosen = next((b for b in boards if b.segment_id == selected), boards[0])
@@ -268,12 +267,11 @@ def _board_card(board: Any) -> str:
 def _export_boards(fmt: str, so: tuple[int, ...] | None, actor: Actor) -> None:
     """Notice boards through ``db.queries.assignments.export_boards``: permission, masking
     and the audit row are decided there, for every screen and command alike."""
-    from citygrid.settings import get_settings
     from db.queries.assignments import export_boards
 
     with data.engine().begin() as conn:
         made = export_boards(
-            conn, actor, fmt=fmt, hotline=get_settings().hotline, lang=current_lang(),
+            conn, actor, fmt=fmt, hotline=data.settings().hotline, lang=current_lang(),
             street_office_ids=so,
         )  # type: ignore[arg-type]  # fmt: skip
     st.session_state[f"boards_{fmt}"] = made

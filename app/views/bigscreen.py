@@ -17,10 +17,8 @@ from app.maps import dissolve_by, hotspot_map
 from app.session import page_actor
 from app.state import filters
 from app.style import inject_big_screen
-from citygrid.settings import get_settings
-from db.queries.dashboard import YELLOW_FRACTION
 
-REFRESH_S = get_settings().refresh_seconds
+REFRESH_S = data.settings().refresh_seconds
 #: Longest a refresh waits for the whole-district analyses before leaving their panels
 #: pending until the next refresh (they are still computed, once, for every screen).
 WAIT_S = 120.0
@@ -224,7 +222,7 @@ def board() -> None:
         slots["ranks"] = st.empty()
     slots["ticker"] = st.empty()
     st.html(
-        f'<p class="cg-rule">{html.escape(t("big.rule", pct=round(YELLOW_FRACTION * 100)))}</p>'
+        f'<p class="cg-rule">{html.escape(t("big.rule", pct=round(data.settings().yellow_fraction * 100)))}</p>'
     )
     _fill(jobs, slots, key)
 

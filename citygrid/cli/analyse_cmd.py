@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from citygrid.cli.user_cmd import operator
-from citygrid.settings import get_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -413,7 +412,9 @@ def hotspots(**opts: Any) -> None:
             **common,
         )
         top = top_n(conn, frame, unit=unit, actor=operator(), n=opts["top"], by=opts["rank"])
-        lang = 0 if get_settings().language == "zh" else 1
+        from db.runtime_settings import effective_settings
+
+        lang = 0 if effective_settings(conn).language == "zh" else 1
         top["class"] = top["gi_label_zh"] if lang == 0 else top["gi_label_en"]
         who = (
             {
@@ -518,7 +519,9 @@ def emerging(**opts: Any) -> None:
             trend_alpha=opts["trend_alpha"],
             **common,
         )
-        lang = 0 if get_settings().language == "zh" else 1
+        from db.runtime_settings import effective_settings
+
+        lang = 0 if effective_settings(conn).language == "zh" else 1
         order = {key: i for i, key in enumerate(_PATTERN_ORDER)}
         shown = frame.loc[frame["pattern"] != "none"].copy()
         shown["label"] = shown["label_zh"] if lang == 0 else shown["label_en"]

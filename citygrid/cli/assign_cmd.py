@@ -9,8 +9,6 @@ from typing import Any
 
 import click
 
-from citygrid.settings import get_settings
-
 _OFFICES = click.option(
     "--street-office",
     "offices",
@@ -76,8 +74,10 @@ def check(
     lanes without lane heads, cells without a responsible body, scattered heads."""
     from db.engine import get_engine
     from db.queries.assignments import check as run_check
+    from db.runtime_settings import effective_settings
 
     with get_engine().connect() as conn:
+        lang = lang or effective_settings(conn).language
         found = run_check(
             conn, street_office_ids=_office_ids(conn, offices), max_spread_m=max_spread_m
         )
@@ -88,7 +88,7 @@ def check(
     if csv_path is not None:
         found.to_csv(csv_path, index=False, encoding="utf-8-sig")
         click.echo(f"wrote {len(found)} violations to {csv_path}")
-    reason = "reason_zh" if (lang or get_settings().language) == "zh" else "reason_en"
+    reason = "reason_zh" if lang == "zh" else "reason_en"
     counts = found.groupby(["severity", "code"]).size()
     for (sev, code), n in counts.items():
         click.echo(f"{sev:8} {code:30} {n:6}")
@@ -247,13 +247,14 @@ def boards(
     from db.access import SYSTEM
     from db.engine import get_engine
     from db.queries.assignments import export_boards
+    from db.runtime_settings import effective_settings
 
     with get_engine().begin() as conn:
         made = export_boards(
             conn,
             SYSTEM,
             fmt=fmt,  # type: ignore[arg-type]
-            hotline=get_settings().hotline,
+            hotline=effective_settings(conn).hotline,
             lang=lang,  # type: ignore[arg-type]
             street_office_ids=_office_ids(conn, offices),
             lanes=lanes,
