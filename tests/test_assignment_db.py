@@ -562,3 +562,88 @@ def _run_cli(main: Any, engine: Engine, w: World, tmp_path: Path) -> None:
         ("xlsx", "en"),
     ]
     assert exported[1].detail["count"] == 5 and exported[1].detail["lanes"] is True
+
+
+def test_command_line_appoints_level_two_heads_and_sets_supervisors(
+    committed: tuple[Engine, World], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from citygrid.cli import main
+    from db.engine import get_engine
+
+    engine, w = committed
+    office = "东华门街道"
+    with engine.begin() as c:
+        aq.assign_street_head(
+            c, ALICE, segment_id=w.seg[0], person_id=w.p["zhang"],
+            expected_version=_version(c, w.seg[0]), supervisor_id=w.p["li"],
+        )  # fmt: skip
+    try:
+        capsys.readouterr()
+        # 刘四 is no level-2 head yet: one clear line, nothing saved
+        assert main(["assign", "supervisor", "--person", "张三", "--supervisor", "刘四"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "not an active level-2 street head" in err
+        assert main(["assign", "appoint", "--street-office", office, "--person", "刘四"]) == 0
+        out = capsys.readouterr().out
+        assert "刘四 appointed level-2 head of 东华门街道" in out
+        assert main(["assign", "supervisor", "--person", "张三", "--supervisor", "刘四"]) == 0
+        assert "张三 (level 3) reports to 刘四" in capsys.readouterr().out
+        with engine.connect() as c:
+            assert _heads(c, w.seg[0]) == [(w.p["zhang"], w.p["liu"])]
+            top = aq.office_heads(c, street_office_ids=[w.office])
+            assert (2, w.p["liu"], w.p["wang"]) in set(
+                zip(top["level"], top["person_id"], top["supervisor_id"], strict=True)
+            )  # a new level-2 head reports to the office's 总街长 by default
+            change = c.execute(sa.text("SELECT max(id) FROM change_sets")).scalar_one()
+            audited = c.execute(
+                sa.text("SELECT actor FROM change_sets WHERE id = :c"), {"c": change}
+            ).scalar_one()
+        assert audited.startswith("system")
+        assert main(["assign", "heads", "--street-office", office]) == 0
+        listed = " ".join(capsys.readouterr().out.split())
+        assert "刘四" in listed and "张三" in listed
+        assert main(["assign", "undo", str(change)]) == 0
+        with engine.connect() as c:
+            assert _heads(c, w.seg[0]) == [(w.p["zhang"], w.p["li"])]
+        assert main(["assign", "dismiss", "--street-office", office, "--person", "刘四"]) == 0
+        with engine.connect() as c:
+            top = aq.office_heads(c, street_office_ids=[w.office])
+        assert w.p["liu"] not in set(top["person_id"])
+    finally:
+        get_engine().dispose()
+
+
+def test_a_head_with_two_supervisors_can_be_given_one(conn: Connection, world: World) -> None:
+    p = world.p
+    for s, sup in zip(world.seg[:2], ("li", "zhao"), strict=True):
+        aq.assign_street_head(
+            conn, ALICE, segment_id=s, person_id=p["zhang"], expected_version=_version(conn, s),
+            supervisor_id=p[sup],
+        )  # fmt: skip
+    with pytest.raises(ConflictError, match="you saw 李二, now 李二, 赵二"):
+        aq.set_supervisor(
+            conn, ALICE, person_id=p["zhang"], supervisor_id=p["zhao"],
+            expected_supervisor_id=p["li"],
+        )  # fmt: skip
+    aq.set_supervisor(
+        conn, ALICE, person_id=p["zhang"], supervisor_id=p["zhao"],
+        expected_supervisor_id=frozenset({p["li"], p["zhao"]}),
+    )  # fmt: skip
+    assert [_heads(conn, s) for s in world.seg[:2]] == [[(p["zhang"], p["zhao"])]] * 2
+
+
+def test_history_names_people_and_segments(conn: Connection, world: World) -> None:
+    p, s = world.p, world.seg[1]
+    aq.assign_street_head(
+        conn, ALICE, segment_id=s, person_id=p["zhang"], expected_version=_version(conn, s),
+        supervisor_id=p["li"],
+    )  # fmt: skip
+    latest = aq.history(conn, street_office_ids=[world.office], limit=1).iloc[0]
+    assert latest["summary"] == "street head of 东四北大街（北新桥—簋街） -> 张三 (reports to 李二)"
+    assert latest["summary_args"] == {
+        "segment": "东四北大街（北新桥—簋街）",
+        "person": "张三",
+        "supervisor": "李二",
+    }
+    appointed = aq.history(conn, limit=10)
+    assert "赵二 appointed level-2 head of 东华门街道" in set(appointed["summary"])

@@ -297,3 +297,181 @@ def history(offices: tuple[str, ...], limit: int) -> None:
     frame["created_at"] = frame["created_at"].map(lambda t: f"{t:%Y-%m-%d %H:%M}")
     frame["undone"] = frame["undone_by"].fillna("")
     _table(frame, ["id", "created_at", "actor", "action", "slots", "undone", "summary"])
+
+
+# --- the reporting line: 总街长, 二级街长 and whom each level-3 head reports to ----------------
+
+
+def _person(conn: Any, value: str) -> tuple[int, str]:
+    """A person by roster key (``name|phone``) or by a name only one person has."""
+    import sqlalchemy as sa
+
+    from gis.errors import DataError
+
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, name, person_key FROM people WHERE person_key = :v "
+            "OR (name = :v AND NOT EXISTS (SELECT 1 FROM people k WHERE k.person_key = :v)) "
+            "ORDER BY id"
+        ),
+        {"v": value},
+    ).all()
+    if len(rows) == 1:
+        return int(rows[0].id), str(rows[0].name)
+    if not rows:
+        msg = f"no person with key or name {value!r}; see `citygrid assign heads` or the roster"
+    else:
+        keys = ", ".join(repr(r.person_key) for r in rows[:5])
+        msg = f"{len(rows)} people are named {value!r}; give one's roster key: {keys}"
+    raise DataError(msg)
+
+
+def _saved(result: Any) -> None:
+    if result.change_id is None:
+        click.echo("nothing to change: it is so already")
+        return
+    errors = int((result.violations["severity"] == "error").sum())
+    click.echo(
+        f"saved as change {result.change_id}: {result.summary}; {errors} rule errors remain "
+        f"(see `citygrid assign check`); undo with `citygrid assign undo {result.change_id}`"
+    )
+
+
+@command.command()
+@click.option("--street-office", "office", required=True, metavar="CODE|NAME")
+def heads(*, office: str) -> None:
+    """The reporting line of a street office: its 总街长 and 二级街长, and whom each
+    level-3 head reports to."""
+    from db.engine import get_engine
+    from db.queries.assignments import level3_heads, office_heads
+
+    with get_engine().connect() as conn:
+        office_id = _office_ids(conn, (office,))[0]  # type: ignore[index]
+        top = office_heads(conn, street_office_ids=[office_id])
+        third = level3_heads(conn, street_office_id=office_id)
+        names = dict(zip(top["person_id"], top["name"], strict=True))
+    if top.empty:
+        click.echo("no level-1 or level-2 heads: appoint them with `citygrid assign appoint`")
+    else:
+        _table(top.fillna({"supervisor": ""}), ["level", "person_id", "name", "supervisor"])
+    if third.empty:
+        click.echo("no level-3 heads on the street office's segments yet")
+        return
+    third["reports_to"] = [
+        ", ".join(
+            "(nobody)" if i is None else names.get(i, f"#{i} (not a level-2 head)") for i in s
+        )
+        for s in third["supervisor_ids"]
+    ]
+    _table(third, ["person_id", "name", "n_segments", "reports_to"], title="level-3 heads")
+
+
+@command.command()
+@click.option("--street-office", "office", required=True, metavar="CODE|NAME")
+@click.option("--person", required=True, metavar="KEY|NAME", help="Who is appointed.")
+@click.option(
+    "--level",
+    type=click.IntRange(1, 2),
+    default=2,
+    show_default=True,
+    help="1: the 总街长 (replaces the current one); 2: a 二级街长 (an office has several).",
+)
+@click.option(
+    "--supervisor",
+    metavar="KEY|NAME",
+    help="A level-2 head's level-1 head (default: the street office's 总街长).",
+)
+def appoint(*, office: str, person: str, level: int, supervisor: str | None) -> None:
+    """Appoint a street office's 总街长 or a 二级街长, as one undoable change."""
+    from citygrid.cli.user_cmd import operator
+    from db.engine import get_engine
+    from db.queries.assignments import appoint_office_head, office_heads
+
+    with get_engine().begin() as conn:
+        office_id = _office_ids(conn, (office,))[0]  # type: ignore[index]
+        person_id, _ = _person(conn, person)
+        top = office_heads(conn, street_office_ids=[office_id])
+        first = top.loc[top["level"] == 1, "person_id"].tolist()
+        if level == 1:
+            sup = None
+        elif supervisor is not None:
+            sup = _person(conn, supervisor)[0]
+        else:
+            sup = first[0] if len(first) == 1 else None
+        result = appoint_office_head(
+            conn,
+            operator(),
+            street_office_id=office_id,
+            person_id=person_id,
+            level=level,  # type: ignore[arg-type]
+            supervisor_id=sup,
+            expected_current=(first[0] if first else None) if level == 1 else None,
+        )
+    _saved(result)
+
+
+@command.command()
+@click.option("--street-office", "office", required=True, metavar="CODE|NAME")
+@click.option("--person", required=True, metavar="KEY|NAME")
+@click.option("--level", type=click.IntRange(1, 2), default=2, show_default=True)
+def dismiss(*, office: str, person: str, level: int) -> None:
+    """End a 总街长's or 二级街长's appointment (their level-3 heads then need another
+    supervisor, which `citygrid assign check` lists)."""
+    from citygrid.cli.user_cmd import operator
+    from db.engine import get_engine
+    from db.queries.assignments import end_office_head
+
+    with get_engine().begin() as conn:
+        office_id = _office_ids(conn, (office,))[0]  # type: ignore[index]
+        result = end_office_head(
+            conn,
+            operator(),
+            street_office_id=office_id,
+            person_id=_person(conn, person)[0],
+            level=level,  # type: ignore[arg-type]
+        )
+    _saved(result)
+
+
+@command.command()
+@click.option("--person", required=True, metavar="KEY|NAME", help="The head whose line changes.")
+@click.option(
+    "--supervisor",
+    metavar="KEY|NAME",
+    help="Whom they report to: a level-2 head of their street office (level 3), or its "
+    "总街长 (level 2).",
+)
+@click.option("--none", "no_one", is_flag=True, help="Report to nobody (the rules list it).")
+@click.option("--level", type=click.IntRange(2, 3), default=3, show_default=True)
+def supervisor(*, person: str, supervisor: str | None, no_one: bool, level: int) -> None:
+    """Set whom a level-3 head (on all their segments) or a level-2 head reports to."""
+    import sqlalchemy as sa
+
+    from citygrid.cli.user_cmd import operator
+    from db.engine import get_engine
+    from db.queries.assignments import ACTIVE, set_supervisor
+    from gis.errors import DataError
+
+    if (supervisor is None) == (not no_one):
+        msg = "give --supervisor KEY|NAME, or --none to leave the head without one"
+        raise DataError(msg)
+    with get_engine().begin() as conn:
+        person_id, _ = _person(conn, person)
+        sup = None if no_one else _person(conn, supervisor)[0]  # type: ignore[arg-type]
+        seen = conn.execute(
+            sa.text(
+                f"SELECT DISTINCT a.supervisor_id FROM assignments a WHERE {ACTIVE} "
+                "AND a.person_id = :p AND a.role = 'street_head' AND a.level = :lvl "
+                "AND a.target_type = :tt"
+            ),
+            {"p": person_id, "lvl": level, "tt": "segment" if level == 3 else "street_office"},
+        ).scalars()
+        result = set_supervisor(
+            conn,
+            operator(),
+            person_id=person_id,
+            supervisor_id=sup,
+            expected_supervisor_id=frozenset(seen),
+            level=level,  # type: ignore[arg-type]
+        )
+    _saved(result)
