@@ -33,11 +33,14 @@ _VIEW_OF = {
     "data": "data",
     "users": "admin",
     "audit": "admin",
+    # issue 7: field staff's own area; runtime settings
+    "my_area": "my_area",
+    "settings": "settings",
 }
 _SECTIONS = {
     "nav.section.monitor": ("bigscreen", "hotspots"),
-    "nav.section.work": ("assignment", "coverage"),
-    "nav.section.system": ("data", "admin"),
+    "nav.section.work": ("my_area", "assignment", "coverage"),
+    "nav.section.system": ("data", "admin", "settings"),
 }
 
 
@@ -49,11 +52,19 @@ def allowed_views(actor: Actor) -> set[str]:
     return {_VIEW_OF[p] for p in users.pages_for(actor)}
 
 
+def home_view(actor: Actor, allowed: set[str]) -> str:
+    """The view ``actor`` lands on: field staff their own area, others the big screen."""
+    if actor.role == "field" and "my_area" in allowed:
+        return "my_area"
+    return "bigscreen" if "bigscreen" in allowed else min(allowed)
+
+
 def _pages(actor: Actor) -> dict[str, list[st.Page]]:
     allowed = allowed_views(actor)
+    home = home_view(actor, allowed)
     sections: dict[str, list[st.Page]] = {}
     for section, names in _SECTIONS.items():
-        pages = [_page(n, default=n == "bigscreen") for n in names if n in allowed]
+        pages = [_page(n, default=n == home) for n in names if n in allowed]
         if pages:
             sections[t(section)] = pages
     return sections

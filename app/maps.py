@@ -610,3 +610,63 @@ def coverage_map(
 def payload_bytes(m: folium.Map) -> int:
     """Size of the map's rendered HTML and script, as a browser would receive it."""
     return len(m.get_root().render().encode("utf-8"))
+
+
+#: Colours of a person's places (:func:`my_area_map`), by kind.
+PLACE_COLOURS = {
+    "street": "#1565c0",
+    "lane": "#00897b",
+    "cell": "#7e57c2",
+    "market": "#ef6c00",
+    "premises": "#8d6e63",
+    "street_office": "#546e7a",
+    "district": "#546e7a",
+}
+#: Supervision colours of open problems on the map (white drawn grey, to show on paper).
+PROBLEM_COLOURS = {"red": "#e53935", "yellow": "#fbc02d", "white": "#78909c"}
+
+
+def my_area_map(
+    places: gpd.GeoDataFrame,
+    problems: gpd.GeoDataFrame | None,
+    *,
+    style: MapStyle,
+) -> folium.Map:
+    """A person's places (segments, lanes, cells, markets...) and their open problems.
+
+    ``places`` needs ``kind`` and ``label``; ``problems`` needs ``colour`` (red, yellow,
+    white; closed ones are not drawn), ``case_no``, ``category`` and ``deadline_text``.
+    Both in EPSG:4326; the map fits the places.
+    """
+    lang = style.lang
+    shown = to_display(places.loc[places.geometry.notna()], style)
+    m = base_map(_bounds(shown), style=style)
+    present: list[tuple[str, str]] = []
+    # areas under lines under points, so that nothing hides what it contains
+    for kind in ("district", "street_office", "cell", "street", "lane", "market", "premises"):
+        part = shown.loc[shown["kind"] == kind]
+        if not len(part):
+            continue
+        colour = PLACE_COLOURS[kind]
+        label = f"{translate(f'my.kind.{kind}', lang)} ({len(part)})"
+        present.append((colour, label))
+        area = kind in {"district", "street_office"}
+        _layer(m, part, name=label, colour=colour, properties=["label"], fields=["label"],
+               aliases=[translate("my.col.place", lang)],
+               line=kind in {"street", "lane"} or area, weight=2.0 if area else 4.0,
+               fill_opacity=0.25)  # fmt: skip
+    if problems is not None and len(problems):
+        open_ = to_display(problems.loc[problems["colour"].isin(list(PROBLEM_COLOURS))], style)
+        fields = ["case_no", "category", "deadline_text"]
+        aliases = [translate(k, lang) for k in ("col.case_no", "col.category", "my.col.deadline")]
+        for colour_key, colour in PROBLEM_COLOURS.items():
+            part = open_.loc[open_["colour"] == colour_key]
+            if not len(part):
+                continue
+            label = f"{translate(f'colour.{colour_key}', lang)} ({len(part)})"
+            present.append((colour, label))
+            _layer(m, part, name=label, colour=colour, properties=fields, fields=fields,
+                   aliases=aliases)  # fmt: skip
+    if present:
+        Legend(translate("my.map.legend", lang), present).add_to(m)
+    return m

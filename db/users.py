@@ -44,13 +44,30 @@ LOCKOUT_MINUTES = 15.0
 #: argon2id with the RFC 9106 "low memory" profile (64 MiB, 3 passes, 4 lanes).
 PASSWORD_HASHER = PasswordHasher()
 
-Page = Literal["big_screen", "assignments", "hotspots", "coverage", "data", "audit", "users"]
+Page = Literal[
+    "big_screen",
+    "my_area",
+    "assignments",
+    "hotspots",
+    "coverage",
+    "data",
+    "audit",
+    "users",
+    "settings",
+]
+#: Pages about the signed-in person (their own segments and problems): open to every
+#: account linked to a person on the roster, and to field staff, whose only work page
+#: it is (unlinked, it says how to get linked).
+PERSONAL_PAGES: frozenset[Page] = frozenset({"my_area"})
+_EVERY_PAGE: frozenset[Page] = frozenset(Page.__args__) - PERSONAL_PAGES  # type: ignore[attr-defined]
 PAGES: dict[Role, frozenset[Page]] = {
-    "admin": frozenset(Page.__args__),  # type: ignore[attr-defined]
-    "system": frozenset(Page.__args__),  # type: ignore[attr-defined]
+    "admin": _EVERY_PAGE,
+    "system": _EVERY_PAGE,
     "planner": frozenset({"big_screen", "assignments", "hotspots", "coverage", "data"}),
     "leader": frozenset({"big_screen", "assignments", "hotspots", "coverage", "data"}),
-    "field": frozenset({"big_screen", "assignments"}),
+    # Field staff: their own area and the wall's picture; never the assignment desk,
+    # coverage, data or administration, which show every segment and phone in scope.
+    "field": frozenset({"my_area", "big_screen"}),
     "viewer": frozenset({"big_screen", "hotspots", "coverage"}),
     "kiosk": frozenset({"big_screen"}),
 }
@@ -85,8 +102,15 @@ class UserInfo:
 
 
 def pages_for(actor: Actor) -> frozenset[Page]:
-    """The dashboard pages ``actor`` may open (a wall screen: the big screen only)."""
-    return PAGES[actor.role]
+    """The dashboard pages ``actor`` may open (a wall screen: the big screen only).
+
+    Field staff get their own area (and the big screen); anyone else linked to a person
+    on the roster gets their own area beside their role's pages.
+    """
+    pages = PAGES[actor.role]
+    if actor.person_id is not None and actor.role != "kiosk":
+        pages |= PERSONAL_PAGES
+    return pages
 
 
 # --- what people type --------------------------------------------------------------------

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from db.access import Actor
-from db.queries.my_area import my_assignments, my_problems, problem_counts
+from db.queries.my_area import my_assignments, my_problems, person_name, problem_counts
 from gis.errors import DataError, PermissionDeniedError
 from tests.browser_support import SMALL_NOW, seed_small
 
@@ -26,6 +26,7 @@ def field(ids: dict[str, int], key: str) -> Actor:
 
 
 def test_a_street_head_sees_only_their_segments(conn: Connection, ids: dict[str, int]) -> None:
+    assert person_name(conn, field(ids, "p_zhang")) == "张伟"
     places = my_assignments(conn, field(ids, "p_zhang"))
     assert sorted(places["target_id"]) == sorted([ids["seg1"], ids["seg3"]])
     first = places.set_index("target_id").loc[ids["seg1"]]

@@ -18,6 +18,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from db.access import Actor, mask_name, mask_phone
@@ -45,6 +46,12 @@ def person_of(actor: Actor) -> int:
         )
         raise DataError(msg)
     return actor.person_id
+
+
+def person_name(conn: Connection, actor: Actor) -> str | None:
+    """The roster name of the person ``actor`` acts as (None once they left the roster)."""
+    name = conn.scalar(sa.text("SELECT name FROM people WHERE id = :p"), {"p": person_of(actor)})
+    return None if name is None else str(name)
 
 
 _MINE = """
