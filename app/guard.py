@@ -51,20 +51,21 @@ def _log(exc: BaseException) -> str:
 
 def show_error(exc: BaseException) -> None:
     """Show ``exc`` the way a person should see it."""
-    from app.i18n import t
+    from app.markup import escape_markdown, t_text
 
+    # Messages quote what was typed or loaded (names, codes, file columns): text only.
     if isinstance(exc, PermissionDeniedError):
-        st.warning(t("error.denied", detail=str(exc)))
+        st.warning(t_text("error.denied", detail=str(exc)))
     elif isinstance(exc, DatabaseError):
-        st.error(t("error.db", detail=str(exc)))
+        st.error(t_text("error.db", detail=str(exc)))
     elif isinstance(exc, CityGridError):
-        st.warning(str(exc))
+        st.warning(escape_markdown(exc))
     elif isinstance(exc, sa.exc.OperationalError):
         _log(exc)
         first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        st.error(t("error.db", detail=first))
+        st.error(t_text("error.db", detail=first))
     else:
-        st.error(t("error.calm", where=_log(exc)))
+        st.error(t_text("error.calm", where=_log(exc)))
 
 
 def guarded(func: Callable[P, R]) -> Callable[P, R | None]:

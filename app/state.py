@@ -17,6 +17,7 @@ import streamlit as st
 
 from app import data
 from app.i18n import LANGS, current_lang, t, translate
+from app.markup import t_text
 from db.access import ROLE_LABELS, Actor
 from db.queries.dashboard import Scope
 
@@ -194,4 +195,4 @@ def draw_sidebar(actor: Actor) -> None:
         )
         st.divider()
         role = ROLE_LABELS[actor.role][0 if current_lang() == "zh" else 1]
-        st.caption(t("side.user", name=actor.display_name or actor.username, role=role))
+        st.caption(t_text("side.user", name=actor.display_name or actor.username, role=role))

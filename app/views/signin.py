@@ -12,6 +12,7 @@ import streamlit as st
 from app import session
 from app.guard import guarded
 from app.i18n import t
+from app.markup import escape_markdown
 from gis.errors import PermissionDeniedError
 
 FIRST_ADMIN = "citygrid user add admin --role admin"
@@ -24,7 +25,7 @@ def page() -> None:
     refusal = session.oidc_refusal()
     if refusal is not None:
         st.error(t("signin.oidc_refused"))
-        st.caption(refusal)
+        st.caption(escape_markdown(refusal))
         st.button(t("signin.oidc_signout"), on_click=session.sign_out, key="signin_oidc_out")
         return
     accounts = session.accounts_enabled()
