@@ -4,14 +4,23 @@ and the nearest road segment, by bulk lookups over the reference layers.
 The reference layers (thousands of polygons and lines) are read once per load and
 indexed by :mod:`gis.locate`; the features of each chunk are then placed in a few
 vectorised queries, so a million problems need no per-row SQL.
+
+Grid cells have dates (``valid_from`` to ``valid_to``, both included): a problem goes
+to the lowest-id cell holding it that is in force on its report date in the
+deployment's time zone; other features to a cell in force today. The same rule,
+in SQL, places problems again when a layer is regenerated
+(:mod:`db.queries.regenerate`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
@@ -19,10 +28,42 @@ from sqlalchemy.engine import Connection
 from db.queries import loads as q
 from gis.locate import NONE, PolygonIndex, SegmentIndex
 
-__all__ = ["NONE", "Places", "representative_points"]
+__all__ = ["NONE", "NO_DAY", "Places", "report_days", "representative_points"]
 
 Ints = NDArray[np.int64]
 Geoms = NDArray[np.object_]
+
+#: "No date" among day numbers (days since 1970-01-01): judged as today.
+NO_DAY = np.iinfo(np.int64).min
+# open ends of a cell's dates, as day numbers
+_EVER_BEFORE = NO_DAY // 2
+_EVER_AFTER = np.iinfo(np.int64).max // 2
+
+
+def _day_numbers(values: pd.Series, *, missing: int) -> Ints:
+    # through NumPy, not pandas: a "forever" date such as 9999-12-31 is out of pandas' range
+    days = np.array(values.tolist(), dtype="datetime64[D]")
+    out = days.astype(np.int64)
+    out[np.isnat(days)] = missing
+    return out
+
+
+def report_days(reported_at: pa.Array, *, tz: str) -> Ints:
+    """Day number (days since 1970-01-01) of each report date in zone ``tz``, the way
+    cells' dates are compared; :data:`NO_DAY` where there is no date."""
+    if not pa.types.is_timestamp(reported_at.type):
+        return np.full(len(reported_at), NO_DAY, dtype=np.int64)
+    if isinstance(reported_at, pa.ChunkedArray):
+        reported_at = reported_at.combine_chunks()
+    unit = reported_at.type.unit
+    if reported_at.type.tz is None:  # naive times are UTC instants (etl.values.timestamps)
+        reported_at = reported_at.cast(pa.timestamp(unit, "UTC"))
+    local = pc.local_timestamp(reported_at.cast(pa.timestamp(unit, tz)))
+    days = local.cast(pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
+    out = np.full(len(days), NO_DAY, dtype=np.int64)
+    valid = ~np.isnan(days.astype(float))
+    out[valid] = days[valid].astype(np.int64)
+    return out
 
 
 @dataclass
@@ -39,10 +80,22 @@ class Places:
     segment_ids: Ints
     segment_geoms: Geoms
     segment_index: SegmentIndex | None = None
+    # first and last day in force of each cell of ``cells`` (in its order), and today
+    cell_from: Ints | None = None
+    cell_to: Ints | None = None
+    today: int = 0
 
     @classmethod
-    def read(cls, conn: Connection, *, segments: bool = False) -> Places:
-        """Read the reference layers from the database (segments only when needed)."""
+    def read(
+        cls, conn: Connection, *, segments: bool = False, today: dt.date | None = None
+    ) -> Places:
+        """Read the reference layers from the database (segments only when needed).
+
+        ``today`` (in the deployment's zone; default: :func:`citygrid.clock.today`) is
+        the day cells must be in force on for features that carry no date.
+        """
+        from citygrid import clock
+
         areas = q.admin_areas(conn)
         cells = q.grid_cells(conn)
         segs = q.road_segments(conn) if segments else pd.DataFrame({"id": [], "wkb": []})
@@ -52,6 +105,16 @@ class Places:
 
         seg_geoms = _geoms(segs)
         seg_keep = ~shapely.is_missing(seg_geoms)
+        cell_index = layer(cells)
+        by_id = pd.DataFrame(
+            {
+                "f": _day_numbers(cells["valid_from"], missing=_EVER_BEFORE),
+                "t": _day_numbers(cells["valid_to"], missing=_EVER_AFTER),
+            },
+            index=cells["id"].to_numpy(dtype=np.int64),
+        ).reindex(cell_index.ids)
+        dated = bool(((by_id.f != _EVER_BEFORE) | (by_id.t != _EVER_AFTER)).any())
+        day = today or clock.today()
 
         return cls(
             area_ids={str(c): int(i) for c, i in zip(areas["code"], areas["id"], strict=True)},
@@ -63,7 +126,7 @@ class Places:
             },
             communities=layer(areas[areas["level"] == "community"]),
             offices=layer(areas[areas["level"] == "street_office"]),
-            cells=layer(cells),
+            cells=cell_index,
             cell_community={
                 int(i): int(c)
                 for i, c in zip(cells["id"], cells["community_id"], strict=True)
@@ -71,7 +134,43 @@ class Places:
             },
             segment_ids=segs["id"].to_numpy(dtype=np.int64)[seg_keep],
             segment_geoms=seg_geoms[seg_keep],
+            cell_from=by_id.f.to_numpy(dtype=np.int64) if dated else None,
+            cell_to=by_id.t.to_numpy(dtype=np.int64) if dated else None,
+            today=int(np.datetime64(day, "D").astype(np.int64)),
         )
+
+    def _in_force(self, item: NDArray[np.intp], day: Ints) -> NDArray[np.bool_]:
+        """Whether cell ``item`` (position in ``cells``) is in force on ``day``, pairwise."""
+        if self.cell_from is None or self.cell_to is None:
+            return np.ones(len(item), dtype=bool)
+        day = np.where(day == NO_DAY, self.today, day)
+        return (self.cell_from[item] <= day) & (day <= self.cell_to[item])
+
+    def cell_of(self, points: Geoms) -> Ints:
+        """The lowest-id cell in force today holding each point (:data:`NONE`: none)."""
+        index = self.cells
+        out = np.full(len(points), NONE, dtype=np.int64)
+        if self.cell_from is None or len(index.ids) == 0 or len(points) == 0:
+            return index.first_hit(points)
+        pt, item = index.tree.query(points, predicate="intersects")
+        keep = self._in_force(item, np.full(len(pt), self.today, dtype=np.int64))
+        return _lowest(out, pt[keep], index.ids[item[keep]])
+
+    def cell_of_xy(
+        self, x: NDArray[np.float64], y: NDArray[np.float64], days: Ints | None = None
+    ) -> Ints:
+        """The lowest-id cell holding each point and in force on its day (``days``, day
+        numbers; today where :data:`NO_DAY` or not given)."""
+        index = self.cells
+        if self.cell_from is None or index.buckets is None or len(x) == 0:
+            return index.first_hit_xy(x, y)
+        out = np.full(len(x), NONE, dtype=np.int64)
+        day = np.full(len(x), NO_DAY, dtype=np.int64) if days is None else days
+        pt, item = index.buckets.candidates(x, y)
+        keep = self._in_force(item, day[pt])
+        pt, item = pt[keep], item[keep]
+        hit = shapely.intersects_xy(index.geoms[item], x[pt], y[pt])
+        return _lowest(out, pt[hit], index.ids[item[hit]])
 
     def office_of(self, area_ids: Ints) -> Ints:
         """Street office of each area id (itself for a street office; NONE if unknown)."""
@@ -108,7 +207,7 @@ class Places:
         is outside every cell; the street office from the community, or from street
         office polygons.
         """
-        cell = self.cells.first_hit(points)
+        cell = self.cell_of(points)
         community = _lookup(cell, self.cell_community)
         missing = community == NONE
         if missing.any():
@@ -119,9 +218,12 @@ class Places:
             office[missing] = self.offices.first_hit(points[missing])
         return cell, community, office
 
-    def locate_xy(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[Ints, Ints, Ints]:
-        """:meth:`locate` for coordinates (the path a million problem points take)."""
-        cell = self.cells.first_hit_xy(x, y)
+    def locate_xy(
+        self, x: NDArray[np.float64], y: NDArray[np.float64], *, days: Ints | None = None
+    ) -> tuple[Ints, Ints, Ints]:
+        """:meth:`locate` for coordinates (the path a million problem points take), with
+        cells in force on ``days`` (day numbers, e.g. :func:`report_days`)."""
+        cell = self.cell_of_xy(x, y, days)
         community = _lookup(cell, self.cell_community)
         missing = community == NONE
         if missing.any():
@@ -151,6 +253,17 @@ class Places:
 def _geoms(frame: pd.DataFrame) -> Geoms:
     wkb = np.asarray(list(frame["wkb"]), dtype=object)
     return np.asarray(shapely.from_wkb(wkb), dtype=object)
+
+
+def _lowest(out: Ints, pt: NDArray[np.intp], ids: Ints) -> Ints:
+    """``out`` with, for each point in ``pt``, the lowest of its ``ids``."""
+    if pt.size == 0:
+        return out
+    order = np.lexsort((ids, pt))
+    pt, ids = pt[order], ids[order]
+    first = np.r_[True, pt[1:] != pt[:-1]]
+    out[pt[first]] = ids[first]
+    return out
 
 
 def _lookup(keys: Ints, table: dict[int, int]) -> Ints:

@@ -42,6 +42,7 @@ from gis.errors import CityGridError, DataError, PermissionDeniedError
 
 Status = Literal["done", "rejected", "failed", "interrupted"]
 Progress = Callable[[int, int | None], None]
+Finalize = Callable[[Connection, int], list[str]]
 
 CHUNK_ROWS = 100_000
 _PLACE_STEPS = {"cell_community", "place_codes", "place_spatial", "problem_places"}
@@ -99,6 +100,7 @@ def load_file(
     progress: Progress | None = None,
     file_name: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    finalize: Finalize | None = None,
 ) -> LoadReport:
     """Load one file into ``layer`` (see :data:`etl.specs.LAYERS`) in one transaction.
 
@@ -132,6 +134,11 @@ def load_file(
         Name recorded for the run (e.g. the name of an uploaded file).
     chunk_rows
         Rows per chunk (memory is flat in the file's length).
+    finalize
+        Called as ``finalize(conn, run_id)`` once the rows are merged, in the load's
+        transaction, before it commits (not for a rejected file): work that must stand
+        or fall with the load, such as retiring what a regenerated layer replaces. The
+        lines it returns are recorded with the run.
     """
     spec = _spec(layer)
     require(actor, "data.load", what=f"load {spec.label_en}")
@@ -173,6 +180,7 @@ def load_file(
             strict=strict,
             progress=progress,
             chunk_rows=chunk_rows,
+            finalize=finalize,
         )
 
 
@@ -344,6 +352,7 @@ def _load_features(
     strict: bool,
     progress: Progress | None,
     chunk_rows: int,
+    finalize: Finalize | None = None,
 ) -> LoadReport:
     spec = run.spec
     headers = header_matcher(spec)
@@ -395,6 +404,8 @@ def _load_features(
             n_inserted=writer.inserted, n_updated=merged.updated, n_unchanged=merged.unchanged
         )
         nothing = run.counts["n_read"] > 0 and run.sink.rows_rejected == run.counts["n_read"]
+        if finalize is not None and not nothing:
+            run.messages.extend(finalize(conn, run.run_id))
         run.finish(conn, "rejected" if nothing else "done")
         conn.commit()
     return run.report()

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from etl import values as v
 from etl.columns import ColumnMap
 from etl.contract import Column, LayerSpec
-from etl.derive import NONE, Places, representative_points
+from etl.derive import NONE, Places, report_days, representative_points
 from etl.geometry import (
     GeometryStage,
     ewkb,
@@ -481,7 +481,8 @@ def _problem_places(ctx: Context, rows: Rows) -> None:
     segment = cell.copy()
     dist = np.full(rows.n, np.nan)
     if ok.any():
-        cell[ok], community[ok], office[ok] = places.locate_xy(x[ok], y[ok])
+        days = report_days(rows.values["reported_at"], tz=ctx.timezone)
+        cell[ok], community[ok], office[ok] = places.locate_xy(x[ok], y[ok], days=days[ok])
         segment[ok], dist[ok] = places.nearest_segment_xy(
             x[ok], y[ok], max_distance_m=ctx.nearest_max_m
         )

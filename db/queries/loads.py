@@ -153,10 +153,11 @@ def admin_areas(conn: Connection) -> pd.DataFrame:
 
 
 def grid_cells(conn: Connection) -> pd.DataFrame:
-    """Every grid cell: id, code, community id, geometry as WKB."""
+    """Every grid cell: id, code, community id, dates in force, geometry as WKB."""
     rows = conn.execute(
         sa.text(
-            "SELECT id, code, community_id, ST_AsBinary(geom) AS wkb FROM grid_cells ORDER BY id"
+            "SELECT id, code, community_id, valid_from, valid_to, ST_AsBinary(geom) AS wkb "
+            "FROM grid_cells ORDER BY id"
         )
     )
     return pd.DataFrame(rows.mappings().all(), columns=list(rows.keys()))
