@@ -12,19 +12,23 @@ import streamlit as st
 
 from app import data, ui
 from app.guard import guarded
-from app.i18n import current_lang, t
+from app.i18n import TEXTS, current_lang, t
 from app.maps import segment_map, selected_segment
+from app.markup import escape_markdown, t_text
 from app.session import page_actor, show_name, show_phone
 from app.state import filters
 from app.style import BOARD_CSS, inject_uploader_texts
 from db.access import Actor
 from gis.errors import ConflictError
 
+#: Arguments of a change's summary that name people (masked for who may not read names).
+_PEOPLE_ARGS = ("person", "supervisor")
 SELECTED = "assign_selected"
 SUGGESTION = "assign_suggestion"
 DONE = "assign_done"
 CONFLICT = "assign_conflict"
 VIOLATIONS = "assign_violations"
+RULES_AFTER = "assign_rules_after"
 
 
 def _selected_from_map(result: dict[str, Any]) -> int | None:
@@ -57,14 +61,33 @@ def _person_label(people: pd.DataFrame, actor: Actor) -> dict[int, str]:
     }
 
 
-def _versioned_write(func: Any, **kwargs: Any) -> Any:
-    """Run one write of ``db.queries.assignments``; a lost update becomes a message."""
+def _office_heads(so: int | None) -> pd.DataFrame:
+    """The level-1 and level-2 heads of a street office (none without one)."""
+    from db.queries.assignments import office_heads
+
+    with data.engine().connect() as conn:
+        return office_heads(conn, street_office_ids=[] if so is None else [int(so)])
+
+
+def _versioned_write(func: Any, *, seen: tuple[int, int] | None = None, **kwargs: Any) -> Any:
+    """Run one write of ``db.queries.assignments``; a lost update becomes a message.
+
+    ``seen`` is (segment id, version) of the form the planner filled in: the message
+    then says which version they saw and which it is now.
+    """
     try:
         with data.engine().begin() as conn:
             return func(conn, page_actor(), **kwargs)
     except ConflictError as exc:
         data.invalidate(data.segment_status)
-        st.session_state[CONFLICT] = str(exc)
+        conflict: dict[str, Any] = {"detail": str(exc)}
+        if seen is not None:
+            from db.queries.assignments import segments_info
+
+            with data.engine().connect() as conn:
+                now = segments_info(conn, [seen[0]])[seen[0]].version
+            conflict.update(seen=seen[1], now=int(now))
+        st.session_state[CONFLICT] = conflict
         return None
 
 
@@ -82,9 +105,9 @@ def _after_write(result: Any, message: str) -> None:
 def _desk(segment: pd.Series, people: pd.DataFrame, actor: Actor) -> None:
     from db.queries import assignments as writes
 
-    st.markdown(f"**{segment['label']}**")
+    st.markdown(f"**{escape_markdown(segment['label'])}**")
     st.caption(
-        t(
+        t_text(
             "assign.current",
             head=show_name(actor, segment["head"]) or t("assign.nobody"),
             supervisor=show_name(actor, segment["supervisor"]) or t("assign.nobody"),
@@ -101,6 +124,20 @@ def _desk(segment: pd.Series, people: pd.DataFrame, actor: Actor) -> None:
     sup_now = None if pd.isna(segment["supervisor_id"]) else int(segment["supervisor_id"])
     seg_id = int(segment["id"])
     lane = segment["kind"] == "lane"
+    # Only a level-2 head of the segment's street office may supervise its street head.
+    office = segment["street_office_id"]
+    level2 = _office_heads(None if pd.isna(office) else int(office)).query("level == 2")
+    sup_labels = {
+        int(r.person_id): f"{show_name(actor, r.name)} · {show_phone(actor, r.phone) or ''}"
+        for r in level2.itertuples()
+    }
+    sup_ids = [None, *sup_labels]
+    if not lane and not sup_labels:
+        st.caption(t("assign.supervisor.none_yet"))
+    elif not lane and sup_now is not None and sup_now not in sup_labels:
+        st.caption(
+            t_text("assign.supervisor.not_level2", name=show_name(actor, segment["supervisor"]))
+        )
     # The version the planner saw travels with the form: a lost update is refused.
     version = int(segment["version"])
     with st.form(f"assign_{seg_id}_{version}"):
@@ -112,23 +149,26 @@ def _desk(segment: pd.Series, people: pd.DataFrame, actor: Actor) -> None:
         sup = None
         if not lane:
             sup = st.selectbox(
-                t("assign.supervisor"), ids, index=ids.index(sup_now) if sup_now in ids else 0,
-                format_func=lambda i: nobody if i is None else labels[i],
+                t("assign.supervisor"), sup_ids,
+                index=sup_ids.index(sup_now) if sup_now in sup_ids else 0,
+                format_func=lambda i: nobody if i is None else sup_labels[i],
             )  # fmt: skip
         note = st.text_input(t("assign.note"), max_chars=200)
         saved = st.form_submit_button(t("assign.save"), type="primary")
     if not saved:
         return
+    seen = (seg_id, version)
     if head is None:
         result = _versioned_write(writes.end_head, segment_id=seg_id, expected_version=version,
-                                  role="lane_head" if lane else "street_head")  # fmt: skip
+                                  role="lane_head" if lane else "street_head",
+                                  seen=seen)  # fmt: skip
     elif lane:
         result = _versioned_write(writes.assign_lane_head, segment_id=seg_id, person_id=head,
-                                  expected_version=version)  # fmt: skip
+                                  expected_version=version, seen=seen)  # fmt: skip
     else:
         result = _versioned_write(writes.assign_street_head, segment_id=seg_id, person_id=head,
                                   expected_version=version, supervisor_id=sup,
-                                  note=note or None)  # fmt: skip
+                                  note=note or None, seen=seen)  # fmt: skip
     if result is None:
         st.rerun()
     name = (
@@ -136,7 +176,7 @@ def _desk(segment: pd.Series, people: pd.DataFrame, actor: Actor) -> None:
         if head is None
         else show_name(actor, people.set_index("id").loc[head, "name"])
     )
-    _after_write(result, t("assign.saved", label=segment["label"], head=name))
+    _after_write(result, t_text("assign.saved", label=segment["label"], head=name))
 
 
 def _suggest(so: int | None, people: pd.DataFrame, actor: Actor) -> None:
@@ -169,8 +209,9 @@ def _suggest(so: int | None, people: pd.DataFrame, actor: Actor) -> None:
             show_name(actor, people.set_index("id")["name"].get(p)) for p in suggestion.heads.index
         ]
     )
-    st.dataframe(heads[["name", "n_segments", "length_m", "workload", "ratio", "pieces"]],
-                 hide_index=True)  # fmt: skip
+    ui.table(heads, {"name": "col.head", "n_segments": "assign.col.n_segments",
+                     "length_m": "col.length_m", "workload": "assign.col.workload",
+                     "ratio": "assign.col.ratio", "pieces": "assign.col.pieces"})  # fmt: skip
     c1, c2 = st.columns(2)
     if actor.can("assign.write") and c1.button(t("assign.suggest.accept"), type="primary",
                                                key="assign_accept"):  # fmt: skip
@@ -185,6 +226,106 @@ def _suggest(so: int | None, people: pd.DataFrame, actor: Actor) -> None:
         st.session_state.pop(SUGGESTION, None)
         st.session_state[DONE] = t("assign.suggest.rejected")
         st.rerun()
+
+
+def _reporting_line(so: int | None, people: pd.DataFrame, actor: Actor) -> None:
+    """The office's 总街长 and 二级街长: appoint or dismiss a 二级街长, and set whom a level-3
+    head reports to. Each is one change, audited and undoable like any other."""
+    from db.queries import assignments as writes
+
+    if so is None:
+        st.info(t("assign.pick_so"))
+        return
+    heads = _office_heads(so)
+    if len(heads):
+        shown = heads.assign(
+            name=[show_name(actor, n) for n in heads["name"]],
+            phone=[show_phone(actor, p) for p in heads["phone"]],
+            supervisor=[show_name(actor, n) for n in heads["supervisor"]],
+            level=[t(f"assign.level.{lv}") for lv in heads["level"]],
+        )
+        ui.table(shown, {"level": "assign.col.level", "name": "col.name", "phone": "col.phone",
+                         "supervisor": "assign.col.reports_to"})  # fmt: skip
+    else:
+        st.caption(t("assign.heads.none"))
+    if not actor.can("assign.write") or not actor.covers(so):
+        st.info(t("assign.readonly"))
+        return
+    names = _person_label(people, actor)
+    level2 = {int(r.person_id): names.get(int(r.person_id), show_name(actor, r.name) or "")
+              for r in heads.itertuples() if r.level == 2}  # fmt: skip
+    first = heads.loc[heads["level"] == 1, "person_id"].tolist()
+    with st.form("assign_appoint"):
+        st.caption(t("assign.heads.appoint"))
+        person = st.selectbox(t("assign.heads.person"), [p for p in names if p not in level2],
+                              format_func=names.__getitem__, index=None,
+                              key="assign_appoint_person")  # fmt: skip
+        appoint = st.form_submit_button(t("assign.heads.appoint.run"), key="assign_appoint")
+    if appoint and person is not None:
+        result = _versioned_write(writes.appoint_office_head, street_office_id=so,
+                                  person_id=int(person), level=2,
+                                  supervisor_id=first[0] if len(first) == 1 else None)  # fmt: skip
+        if result is None:
+            st.rerun()
+        name = show_name(actor, people.set_index("id").loc[person, "name"])
+        _after_write(result, t_text("assign.heads.appointed", name=name))
+    _line_form(so, level2, people, actor)
+    if level2:
+        with st.form("assign_dismiss"):
+            st.caption(t("assign.heads.dismiss"))
+            gone = st.selectbox(t("assign.heads.person"), list(level2),
+                                format_func=level2.__getitem__, index=None,
+                                key="assign_dismiss_person")  # fmt: skip
+            dismiss = st.form_submit_button(t("assign.heads.dismiss.run"), key="assign_dismiss")
+        if dismiss and gone is not None:
+            result = _versioned_write(writes.end_office_head, street_office_id=so,
+                                      person_id=int(gone), level=2)  # fmt: skip
+            if result is None:
+                st.rerun()
+            name = show_name(actor, heads.set_index("person_id").loc[gone, "name"])
+            _after_write(result, t_text("assign.heads.dismissed", name=name))
+
+
+def _line_form(so: int, level2: dict[int, str], people: pd.DataFrame, actor: Actor) -> None:
+    """Set whom one of the office's level-3 heads reports to (on all their segments)."""
+    from db.queries import assignments as writes
+
+    with data.engine().connect() as conn:
+        third = writes.level3_heads(conn, street_office_id=so)
+    if not len(third):
+        st.caption(t("assign.heads.no_level3"))
+        return
+    nobody = t("assign.nobody")
+    current = dict(zip(third["person_id"].astype(int), third["supervisor_ids"], strict=True))
+    known = people.set_index("id")["name"]
+
+    def sup_name(i: int | None) -> str:
+        return nobody if i is None else show_name(actor, known.get(int(i), f"#{i}")) or ""
+
+    labels = {
+        int(r.person_id): f"{show_name(actor, r.name)} → "
+        + ", ".join(sup_name(i) for i in r.supervisor_ids)
+        for r in third.itertuples()
+    }
+    with st.form("assign_line"):
+        st.caption(t("assign.heads.line"))
+        head = st.selectbox(t("assign.heads.level3"), list(labels),
+                            format_func=labels.__getitem__, index=None,
+                            key="assign_line_head")  # fmt: skip
+        sup = st.selectbox(t("assign.supervisor"), [None, *level2],
+                           format_func=lambda i: nobody if i is None else level2[i],
+                           key="assign_line_sup")  # fmt: skip
+        save = st.form_submit_button(t("assign.heads.line.run"), key="assign_line")
+    if not save or head is None:
+        return
+    # The supervisors the planner saw travel with the form: a change meanwhile is refused.
+    result = _versioned_write(writes.set_supervisor, person_id=int(head), supervisor_id=sup,
+                              expected_supervisor_id=frozenset(current[head]))  # fmt: skip
+    if result is None:
+        st.rerun()
+    name = show_name(actor, third.set_index("person_id").loc[head, "name"])
+    _after_write(result, t_text("assign.heads.line.saved", name=name,
+                                supervisor=sup_name(sup)))  # fmt: skip
 
 
 def _import(actor: Actor) -> None:
@@ -212,6 +353,15 @@ def _import(actor: Actor) -> None:
         path = Path(tmp) / f"upload{checked.suffix}"
         path.write_bytes(raw)
         report = load_file(data.engine(), "assignments", path, actor=actor, file_name=checked.name)
+    if report.status == "done":
+        from gis.assignment import describe_counts
+
+        counts = report.rule_counts
+        st.session_state[RULES_AFTER] = (
+            t("assign.import.rules", summary=describe_counts(counts, lang=current_lang()))
+            if counts
+            else t("assign.import.rules_ok")
+        )
     _after_write(
         None,
         t("data.upload.done", read=report.n_read, inserted=report.n_inserted,
@@ -285,6 +435,12 @@ def _history(so: tuple[int, ...] | None, actor: Actor) -> None:
     if not len(changes):
         st.caption(t("assign.history.empty"))
         return
+    changes["summary"] = [
+        _summary(action, args, summary, actor)
+        for action, args, summary in zip(
+            changes["action"], changes["summary_args"], changes["summary"], strict=True
+        )
+    ]
     ui.table(changes, {"id": "col.code", "created_at": "col.when", "actor": "col.who",
                        "action": "col.action", "summary": "col.summary"})  # fmt: skip
     open_changes = changes.loc[changes["undone_at"].isna() & changes["undo_of"].isna(), "id"]
@@ -297,6 +453,22 @@ def _history(so: tuple[int, ...] | None, actor: Actor) -> None:
         if result is None:
             st.rerun()
         _after_write(result, t("assign.history.undone", change=chosen))
+
+
+def _summary(action: str, args: dict[str, Any], english: str, actor: Actor) -> str:
+    """A change's summary in the page's language, people's names as ``actor`` may see them
+    (the stored English one for changes saved before summaries kept their values)."""
+    key = f"assign.summary.{action}"
+    if key not in TEXTS[current_lang()] or not args:
+        return english
+    values = {
+        k: (t("assign.nobody") if v is None else show_name(actor, v)) if k in _PEOPLE_ARGS else v
+        for k, v in args.items()
+    }
+    try:
+        return t(f"assign.summary.{action}", **values)
+    except (KeyError, IndexError):  # a change saved with other values than this text names
+        return english
 
 
 def _rules(so: tuple[int, ...] | None) -> None:
@@ -319,11 +491,17 @@ def _messages() -> None:
         st.success(done)
     conflict = st.session_state.pop(CONFLICT, None)
     if conflict:
-        st.error(t("assign.conflict", version=""))
-        st.caption(conflict)
+        if "seen" in conflict:
+            st.error(t("assign.conflict", seen=conflict["seen"], now=conflict["now"]))
+        else:
+            st.error(t("assign.conflict.other"))
+        st.caption(escape_markdown(conflict["detail"]))
     violations = st.session_state.pop(VIOLATIONS, None)
     if violations is not None:
         st.warning(t("assign.violations", n=len(violations)))
+    rules = st.session_state.pop(RULES_AFTER, None)
+    if rules:
+        st.warning(rules)
 
 
 @guarded
@@ -386,8 +564,8 @@ def page() -> None:
             st.session_state[SELECTED] = clicked
             st.rerun()
     with right:
-        tabs = st.tabs([t(f"assign.tab.{k}") for k in
-                        ("desk", "suggest", "import", "boards", "history", "rules")])  # fmt: skip
+        tabs = st.tabs([t(f"assign.tab.{k}") for k in ("desk", "heads", "suggest", "import",
+                                                        "boards", "history", "rules")])  # fmt: skip
         with tabs[0]:
             _pick(segments)
             chosen = segments.loc[segments["id"] == st.session_state.get(SELECTED)]
@@ -396,14 +574,16 @@ def page() -> None:
             else:
                 st.info(t("assign.none_selected"))
         with tabs[1]:
-            guarded(_suggest)(one_so, people, actor)
+            guarded(_reporting_line)(one_so, people, actor)
         with tabs[2]:
-            guarded(_import)(actor)
+            guarded(_suggest)(one_so, people, actor)
         with tabs[3]:
-            guarded(_boards)(so_ids, actor, st.session_state.get(SELECTED))
+            guarded(_import)(actor)
         with tabs[4]:
-            guarded(_history)(so_ids, actor)
+            guarded(_boards)(so_ids, actor, st.session_state.get(SELECTED))
         with tabs[5]:
+            guarded(_history)(so_ids, actor)
+        with tabs[6]:
             guarded(_rules)(so_ids)
 
 

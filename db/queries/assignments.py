@@ -16,6 +16,7 @@ from db.queries.assignment_changes import (
     Slot,
     history,
     lane_head_slot,
+    segments_info,
     street_head_slot,
     undo,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "level3_heads",
     "load_state",
     "office_heads",
+    "segments_info",
     "set_supervisor",
     "street_head_slot",
     "suggest",
