@@ -382,3 +382,54 @@ def test_grid_generate_tiles_the_loaded_communities(clean_db, tmp_path) -> None:
     # the street at x + 150 splits community 甲 into two halves of three cells each
     west = [r for r in rows if r.community == "110101001001"]
     assert len(west) == 6
+
+
+@pytest.mark.db
+def test_grid_generate_under_scheme_14_refuses_in_one_line_or_fits(  # type: ignore[no-untyped-def]
+    clean_db, tmp_path, monkeypatch, capsys
+) -> None:
+    import sqlalchemy as sa
+
+    from citygrid.cli import main
+    from citygrid.settings import get_settings
+    from db.access import SYSTEM
+    from etl.load import load_file
+
+    monkeypatch.setenv("CITYGRID_GRID_CODE_SCHEME", "14")
+    get_settings.cache_clear()
+    try:
+        x, y = 449_000.0, 4_420_000.0
+        big, small = box(x, y, x + 1000, y + 1100), box(x + 1000, y, x + 1300, y + 200)
+        admin = gpd.GeoDataFrame(
+            {
+                "code": ["110101001000", "110101001001", "110101001002"],
+                "name": ["东华门街道办事处", "大社区居委会", "小社区居委会"],
+                "level": ["street_office", "community", "community"],
+                "parent_code": [None, "110101001000", "110101001000"],
+            },
+            geometry=[big.union(small), big, small],
+            crs=4548,
+        )
+        admin.to_file(tmp_path / "admin.gpkg")
+        assert load_file(clean_db, "admin_areas", tmp_path / "admin.gpkg", actor=SYSTEM).status == (
+            "done"
+        )
+        args = ["grid", "generate", "--no-follow-roads", "--out", str(tmp_path / "c.gpkg")]
+        capsys.readouterr()
+        assert main(args) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err
+        assert "community 110101001001 大社区居委会 needs 110 cells of 10,000 m²" in err
+        assert "scheme 15" in err and "--fit-scheme" in err
+        assert main([*args, "--fit-scheme"]) == 0
+        assert "community 110101001001: cells of about" in capsys.readouterr().out
+        with clean_db.connect() as conn:
+            per = dict(
+                conn.execute(
+                    sa.text("SELECT left(code, 12), count(*) FROM grid_cells GROUP BY 1")
+                ).all()
+            )
+        assert 90 <= per["110101001001"] <= 99 and per["110101001002"] == 6
+    finally:
+        monkeypatch.undo()  # before the settings are read again, by anyone
+        get_settings.cache_clear()

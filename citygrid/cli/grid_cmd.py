@@ -25,9 +25,11 @@ from citygrid.settings import get_settings
 def _out_path(out: Path | None, stem: str) -> Path:
     if out is not None:
         return out
+    from citygrid import clock
+
     folder = get_settings().home / "derived"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}.gpkg"
+    return folder / f"{stem}-{clock.now():%Y%m%d-%H%M%S}.gpkg"
 
 
 def _echo_report(report: object) -> None:
