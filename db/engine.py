@@ -86,6 +86,12 @@ def _describe_connect_error(settings: Settings, exc: Exception) -> str:
     return f"cannot connect to the database ({where}): {first}"
 
 
+def _connect_args(settings: Settings, name: str) -> dict[str, str]:
+    # Sessions count days in the deployment's zone: CURRENT_DATE, a timestamp cast to a
+    # date and date_trunc then agree with the pages, whatever zone the server is in.
+    return {"application_name": name, "options": f"-c TimeZone={settings.timezone}"}
+
+
 def make_engine(settings: Settings | None = None, *, database: str | None = None) -> Engine:
     """A new engine for the CityGrid database (server must be up)."""
     settings = settings or get_settings()
@@ -94,7 +100,7 @@ def make_engine(settings: Settings | None = None, *, database: str | None = None
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
-        connect_args={"application_name": "citygrid"},
+        connect_args=_connect_args(settings, "citygrid"),
     )
 
 
@@ -119,7 +125,7 @@ def app_engine(settings: Settings | None = None) -> Engine:
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=5,
-        connect_args={"application_name": "citygrid-app"},
+        connect_args=_connect_args(settings, "citygrid-app"),
     )
 
 

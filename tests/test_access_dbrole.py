@@ -156,3 +156,10 @@ def test_the_dashboard_connects_as_a_login_of_the_app_role(engine: Engine) -> No
         again.dispose()
     finally:
         dashboard.dispose()
+
+
+def test_sessions_count_days_in_the_deployment_zone(engine: Engine) -> None:
+    from citygrid.settings import get_settings
+
+    with engine.connect() as c:
+        assert c.scalar(sa.text("SHOW TimeZone")) == get_settings().timezone
