@@ -58,3 +58,33 @@ def test_an_upload_of_the_wrong_type_is_refused_calmly() -> None:
     at.button[0].click().run()
     assert not at.exception
     assert any("PDF" in w.value for w in at.warning)
+
+
+def test_the_rejects_file_is_downloaded_only_through_an_audited_export() -> None:
+    def exports() -> int:
+        with engine().connect() as conn:
+            return int(
+                conn.scalar(
+                    sa.text("SELECT count(*) FROM audit_log WHERE action = 'export.rejects'")
+                )
+            )
+
+    at = app_test("data")
+    at.selectbox[0].set_value("categories")
+    at.file_uploader[0].upload("拒绝行.csv", CATEGORIES_CSV, "text/csv")
+    at.button[0].click().run()
+    assert not at.exception
+    # the run with rejects is listed; its file is not offered before it is exported
+    assert at.button(key="rejects_prepare")
+    assert not at.get("download_button")
+    before = exports()
+    at.button(key="rejects_prepare").click().run()
+    assert not at.exception and not at.error
+    (button,) = at.get("download_button")
+    assert button.proto.label == "下载拒绝行文件"  # type: ignore[attr-defined]
+    assert exports() == before + 1
+    with engine().connect() as conn:
+        detail = conn.scalar(
+            sa.text("SELECT detail FROM audit_log WHERE action = 'export.rejects' ORDER BY id DESC")
+        )
+    assert detail["source_file"] == "拒绝行.csv" and detail["rows"] == 1

@@ -11,6 +11,7 @@ import streamlit as st
 from app import data, ui
 from app.guard import guarded
 from app.i18n import current_lang, t
+from app.markup import escape_markdown, t_text
 from app.session import page_actor
 from app.style import inject_uploader_texts
 from citygrid.settings import get_settings
@@ -19,6 +20,7 @@ from db.summary import layer_counts
 from etl.specs import LAYERS
 
 COORDS = ("wgs84", "gcj02", "bd09")
+REJECTS = "data_rejects_file"
 
 
 @st.cache_data(ttl=data.PAGE_TTL_S, show_spinner=False)
@@ -69,11 +71,13 @@ def _load(
 
     raw = file.getvalue()
     checked = check_upload(file.name, len(raw), raw)
-    bar = st.progress(0.0, text=t("data.upload.progress", name=checked.name, done=0))
+    bar = st.progress(0.0, text=t_text("data.upload.progress", name=checked.name, done=0))
 
     def progress(done: int, total: int | None) -> None:
         share = min(done / total, 1.0) if total else 0.0
-        bar.progress(share, text=t("data.upload.progress", name=checked.name, done=f"{done:,}"))
+        bar.progress(
+            share, text=t_text("data.upload.progress", name=checked.name, done=f"{done:,}")
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{checked.suffix}"
@@ -100,7 +104,7 @@ def _load(
     )
     (st.success if report.status == "done" else st.warning)(message)
     for line in report.messages:
-        st.caption(line)
+        st.caption(escape_markdown(line))
 
 
 def _rejects(history: pd.DataFrame) -> None:
@@ -126,11 +130,23 @@ def _rejects(history: pd.DataFrame) -> None:
         },
     )
     path = runs.loc[runs["id"] == run_id, "rejects_path"].iloc[0]
-    if isinstance(path, str) and Path(path).is_file():
+    if page_actor().can("report.export") and isinstance(path, str) and Path(path).is_file():
+        guarded(_rejects_download)(int(run_id))
+
+
+def _rejects_download(run_id: int) -> None:
+    """The rejects file, through ``db.queries.loads.export_rejects``: permission and the
+    audit row are decided there, as for every other export."""
+    if st.button(t("data.rejects.prepare"), key="rejects_prepare"):
+        with data.engine().begin() as conn:
+            made = loads.export_rejects(conn, page_actor(), run_id)
+        st.session_state[REJECTS] = (run_id, made)
+    ready = st.session_state.get(REJECTS)
+    if ready is not None and ready[0] == run_id:
         st.download_button(
             t("data.rejects.download"),
-            Path(path).read_bytes(),
-            file_name=Path(path).name,
+            ready[1].data,
+            file_name=ready[1].file_name,
             key="rejects_download",
         )
 
