@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.data import engine
+from app.markup import escape_markdown
 from tests.browser_support import app_db, app_test  # noqa: F401
 
 pytestmark = [pytest.mark.db, pytest.mark.usefixtures("app_db")]
@@ -272,7 +273,7 @@ def test_hostile_names_are_shown_as_text() -> None:
         assert not at.exception and not at.error, [e.value for e in at.error]
         shown = [e.value for e in (*at.success, *at.caption, *at.markdown)]
         said = next(v for v in shown if "粗体" in v and v.startswith("已保存"))
-        assert r"\*\*粗体\*\* \!\[\]\(http\://example\.invalid/y\.png\)" in said
+        assert escape_markdown(HOSTILE) in said
         assert not [v for v in shown if "**粗体**" in v or "![](" in v]
         current = next(v for v in shown if v.startswith("当前："))
         assert r"\*\*粗体\*\*" in current

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -28,8 +29,9 @@ from tests.browser_support import app_db, app_test, sign_in  # noqa: F401
 HOSTILE = "**粗体** ![图](evil.png) [点我](javascript:alert(1)) _斜_ <script>alert(1)</script> :red[红] `码`"
 URL_HOSTILE = "![x](http://evil.example/x.png) **王*小明**"
 MD = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-#: What Markdown makes of the hostile names when it reads them as Markdown.
-INTERPRETED = ("<strong>", "<em>", "<img", "<a ", "<code>", "<script")
+#: What Markdown makes of the hostile names when it reads them as Markdown (labels have
+#: code spans of their own, so code is checked by showing the names literally).
+INTERPRETED = ("<strong>", "<em>", "<img", "<a ", "<script")
 #: Elements whose text Streamlit reads as Markdown.
 MARKDOWN_ELEMENTS = (
     "title", "header", "subheader", "markdown", "caption", "info", "success", "warning",
@@ -64,16 +66,30 @@ def interpreted(at: object, needle: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("text", [HOSTILE, URL_HOSTILE, "# 标题", "1. 列表", "&lt;b&gt;", "a\\*b"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        HOSTILE, URL_HOSTILE, "# 标题", "1. 列表", "2) 列表", "- 项", "+ 项", "> 引用", "---",
+        "    缩进", "&lt;b&gt; &#60;", "a\\*b", "~~删~~", "<http://evil.example>", "__粗__",
+        "a_b_c", "[链接][1]", "*斜*", "王**", "第一行\n\n# 第二行",
+    ],
+)  # fmt: skip
 def test_escaped_text_renders_as_typed(text: str) -> None:
-    rendered = shown(escape_markdown(text))
-    assert rendered == f"<p>{literally(text)}</p>\n"
+    one_line = re.sub(r"\s*\n+\s*", " ", text).strip()  # what the reader sees: one line
+    assert shown(escape_markdown(text)) == f"<p>{literally(one_line)}</p>\n"
 
 
 def test_labels_escape_their_values_not_their_own_markdown() -> None:
     label = t_text("empty.no_data")  # the label's own `citygrid demo` stays code
     assert "<code>citygrid demo</code>" in shown(label)
     assert literally(HOSTILE) in shown(t_text("side.user", name=HOSTILE, role="访客"))
+
+
+def test_a_value_inside_a_labels_code_span_is_not_escaped_and_cannot_end_it() -> None:
+    label = t_text("my.unlinked", user="**王**`x")
+    html_ = shown(label)
+    assert "<p>账号 **王**`x 尚未关联" in html_  # escaped in the sentence
+    assert "<code>citygrid user edit **王**\u02cbx --person" in html_  # verbatim in the command
 
 
 # --- in the pages ---------------------------------------------------------------------
@@ -147,6 +163,46 @@ def test_an_identity_provider_refusal_shows_the_identity_as_typed() -> None:
     assert not at.exception
     (caption,) = [c.value for c in at.caption if "identity provider" in c.value]
     assert literally(f"oidc:{HOSTILE}") in shown(caption)
+    assert not interpreted(at, "粗体")
+
+
+@pytest.mark.db
+@pytest.mark.usefixtures("app_db")
+def test_a_refused_setting_shows_the_value_as_typed() -> None:
+    value = "**12345** ![图](evil.png)"
+    at = app_test("settings")
+    at.selectbox(key="set_name").set_value("hotline").run()
+    at.text_input(key="set_value_hotline").set_value(value)
+    at.button(key="set_save").click().run()
+    assert not at.exception
+    (refusal,) = at.error
+    assert literally(value) in shown(refusal.value)
+    assert not interpreted(at, "12345")
+
+
+@pytest.fixture
+def hostile_field_account() -> Iterator[tuple[str, str]]:
+    """Field staff with a hostile user name, linked to nobody (removed afterwards)."""
+    from db.users import create_user
+
+    name = "**粗体**![图](evil.png)_斜_"
+    with engine().begin() as conn:
+        create_user(conn, SYSTEM, name, role="field", password="correct horse 4")
+    yield name, "correct horse 4"
+    with engine().begin() as conn:
+        conn.execute(sa.text("DELETE FROM users"))
+
+
+@pytest.mark.db
+@pytest.mark.usefixtures("app_db")
+def test_a_user_name_shows_as_typed_on_my_area(hostile_field_account: tuple[str, str]) -> None:
+    name = hostile_field_account[0]
+    at = sign_in(app_test(), *hostile_field_account)  # field staff land on their own area
+    assert not at.exception and not at.error
+    (note,) = [i.value for i in at.info if "粗体" in i.value]
+    # in the sentence and in the command to copy, the name as typed
+    assert shown(note).count(literally(name)) == 2
+    assert f"<code>citygrid user edit {literally(name)} --person" in shown(note)
     assert not interpreted(at, "粗体")
 
 

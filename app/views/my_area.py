@@ -17,6 +17,7 @@ from app import data, ui
 from app.guard import guarded
 from app.i18n import current_lang, t
 from app.maps import my_area_map
+from app.markup import t_text
 from app.session import page_actor
 from db.access import Actor
 from db.queries.my_area import (
@@ -148,13 +149,13 @@ def page() -> None:
     try:
         person_of(actor)
     except DataError:
-        st.info(t("my.unlinked", user=actor.username))
+        st.info(t_text("my.unlinked", user=actor.username))
         return
     name, places, problems = _load(actor)
     if not len(places):  # problems are found through places: none either
         st.info(t("my.no_places"))
         return
-    st.caption(t("my.intro", name=name))
+    st.caption(t_text("my.intro", name=name))
     _counts(places, problems)
     if places.geometry.notna().any():
         marked = problems.assign(

@@ -14,6 +14,7 @@ import streamlit as st
 from app import data, ui
 from app.guard import guarded
 from app.i18n import t
+from app.markup import t_text
 from app.session import page_actor
 from citygrid.settings import RUNTIME_FIELDS
 from db.access import Actor
@@ -59,11 +60,11 @@ def _change(actor: Actor, name: str, value: object | None) -> None:
             else:
                 state = set_setting(conn, actor, name, value)
     except DataError as exc:
-        st.error(t("set.refused", detail=str(exc)))
+        st.error(t_text("set.refused", detail=str(exc)))
         return
     data.settings_changed()
     shown = _shown(None if state is None else state.effective, name)
-    st.session_state[DONE] = t("set.saved", name=_label(name), value=shown)
+    st.session_state[DONE] = t_text("set.saved", name=_label(name), value=shown)
     st.rerun()
 
 
@@ -93,7 +94,9 @@ def _table(states: list[SettingState]) -> None:
     )
     for s in states:
         if s.ignored:
-            st.warning(t("set.ignored", name=_label(s.name), value=_shown(s.stored), why=s.ignored))
+            st.warning(
+                t_text("set.ignored", name=_label(s.name), value=_shown(s.stored), why=s.ignored)
+            )
 
 
 def _editor(actor: Actor, states: list[SettingState]) -> None:
