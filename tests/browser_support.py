@@ -469,6 +469,7 @@ PAGE_DONE = {
     "coverage": "text=建议新增毒饵站",
     "data": "text=导入记录",
     "admin": "text=审计日志",
+    "settings": "text=监督投诉电话",
 }
 
 

@@ -30,7 +30,7 @@ from tests.browser_support import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.slow]
 
-VIEWS = ("bigscreen", "assignment", "hotspots", "coverage", "data", "admin")
+VIEWS = ("bigscreen", "assignment", "hotspots", "coverage", "data", "admin", "settings")
 
 
 @pytest.fixture(scope="module")
