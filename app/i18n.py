@@ -2,12 +2,16 @@
 
 One dictionary per language with the same keys (a test checks both, and that every
 key the app asks for exists). Pages call :func:`t`; code without Streamlit (map
-builders, reports) takes a language and calls :func:`translate`.
+builders, reports) takes a language and calls :func:`translate`. The names of the
+patrol categories (``cat.*``) come from their one table,
+``db.queries.density.PATROL_CATEGORY_LABELS``, which the reports read too.
 """
 
 from __future__ import annotations
 
 from typing import Literal
+
+from db.queries.density import PATROL_CATEGORY_LABELS
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -83,13 +87,7 @@ ZH: dict[str, str] = {
     "colour.yellow": "黄牌",
     "colour.red": "红牌",
     "colour.closed": "已结案",
-    "cat.0": "其他",
-    "cat.1": "环境卫生",
-    "cat.2": "宣传广告",
-    "cat.3": "街面秩序",
-    "cat.4": "交通秩序",
-    "cat.5": "城市设施",
-    "cat.6": "病媒生物",
+    **{f"cat.{c}": zh for c, (zh, _en) in PATROL_CATEGORY_LABELS.items()},
     # maps
     "map.outline": "行政边界",
     "map.count": "问题数",
@@ -487,13 +485,7 @@ EN: dict[str, str] = {
     "colour.yellow": "Yellow",
     "colour.red": "Red",
     "colour.closed": "Closed",
-    "cat.0": "Other",
-    "cat.1": "Sanitation",
-    "cat.2": "Advertising",
-    "cat.3": "Street order",
-    "cat.4": "Traffic order",
-    "cat.5": "City facilities",
-    "cat.6": "Pest control",
+    **{f"cat.{c}": en for c, (_zh, en) in PATROL_CATEGORY_LABELS.items()},
     "map.outline": "Boundaries",
     "map.count": "Problems",
     "map.seg.assigned": "Assigned",

@@ -120,8 +120,8 @@ class MonthlyReport:
     """Everything the monthly report shows.
 
     ``kpis`` holds ``n``, ``n_previous``, ``due``, ``closed``, ``closed_on_time``,
-    ``closure_rate``, ``on_time_rate``. ``categories`` has ``name``, ``n``,
-    ``n_previous``; the rankings the columns of ``db.queries.dashboard.rankings``;
+    ``closure_rate``, ``on_time_rate``. ``categories`` has ``name`` (Chinese),
+    ``name_en``, ``n``, ``n_previous``; the rankings the columns of ``db.queries.dashboard.rankings``;
     ``hot_cells`` the ``gi_class`` of significant cells and ``outlines`` the street
     offices, both in one projected CRS; ``top`` the ten hottest places (``rank``,
     ``code``, ``name``, ``n``, ``gi_z``, ``head``, ``phone``), already masked as the
@@ -262,6 +262,17 @@ def _top_rows(frame: pd.DataFrame, lang: Lang) -> list[list[str]]:
     ]
 
 
+def _category_rows(report: MonthlyReport) -> list[list[Any]]:
+    """The categories table: names in the report's language, counts."""
+    lang = report.lang
+    header = [text(c, lang) for c in ("col_category", "col_n", "col_prev")]
+    names = report.categories["name" if lang == "zh" else "name_en"]
+    return [header] + [
+        [str(name), int(r.n), int(r.n_previous)]
+        for name, r in zip(names, report.categories.itertuples(), strict=True)
+    ]
+
+
 def _summary(report: MonthlyReport) -> str:
     k = report.kpis
     return text(
@@ -322,10 +333,7 @@ def monthly_pdf(report: MonthlyReport) -> bytes:
         Paragraph(_summary(report), body),
         Paragraph(text("rule", lang), small),
         Paragraph(text("categories", lang), h2),
-        table(
-            [[text("col_category", lang), text("col_n", lang), text("col_prev", lang)]]
-            + [[str(r.name), str(r.n), str(r.n_previous)] for r in report.categories.itertuples()]
-        ),
+        table([[str(v) for v in row] for row in _category_rows(report)]),
         Paragraph(text("rank_so", lang), h2),
         table(_ranking_rows(report.rank_so, lang, with_so=False)),
         Paragraph(text("rank_com", lang), h2),
@@ -396,11 +404,7 @@ def monthly_excel(report: MonthlyReport) -> bytes:
         ],
         first=True,
     )
-    sheet(
-        "sheet_categories",
-        [[text("col_category", lang), text("col_n", lang), text("col_prev", lang)]]
-        + [[str(r.name), int(r.n), int(r.n_previous)] for r in report.categories.itertuples()],
-    )
+    sheet("sheet_categories", _category_rows(report))
     sheet("sheet_so", _ranking_rows(report.rank_so, lang, with_so=False))
     sheet("sheet_com", _ranking_rows(report.rank_com, lang, with_so=True))
     sheet("sheet_top", _top_rows(report.top, lang))

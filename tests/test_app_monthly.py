@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import shutil
 import subprocess
 
@@ -27,6 +28,17 @@ VIEWER = Actor(username="viewer", role="viewer")
 def figures(conn: Connection) -> dict:  # type: ignore[type-arg]
     seed_small(conn)
     return monthly_figures(conn, month=SMALL_NOW.date(), now=SMALL_NOW, actor=LEADER)
+
+
+def _pdf_text(pdf: bytes, name: str) -> str:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / name).write_bytes(pdf)
+    if shutil.which("pdftotext") is None:
+        pytest.fail("pdftotext is missing: install poppler-utils (./run test does it)")
+    return subprocess.run(
+        ["pdftotext", "-layout", str(ARTIFACTS / name), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
 
 
 def test_figures_follow_the_month(figures: dict) -> None:  # type: ignore[type-arg]
@@ -132,3 +144,15 @@ def test_export_checks_masks_and_audits(conn: Connection) -> None:
             conn, local, month=SMALL_NOW.date(), now=SMALL_NOW, area_name="东城区",
             scope=Scope(street_office_ids=(ids["so2"],)),
         )  # fmt: skip
+
+
+def test_english_report_names_categories_in_english(figures: dict) -> None:  # type: ignore[type-arg]
+    en = MonthlyReport(**figures, area_name="Dongcheng", lang="en")
+    text = _pdf_text(monthly_pdf(en), "monthly-en.pdf")
+    names = ["Sanitation", "Advertising", "Street order", "Traffic order", "City facilities",
+             "Pest control"]  # fmt: skip
+    assert all(name in text for name in names)
+    assert not re.search("[\u4e00-\u9fff]", text.split("2. Problems by category")[1].split(
+        "3. Street office")[0])  # fmt: skip
+    wb = load_workbook(io.BytesIO(monthly_excel(en)))
+    assert [r[0] for r in wb["Categories"].iter_rows(min_row=2, values_only=True)] == names

@@ -33,7 +33,12 @@ from sqlalchemy.engine import Connection
 from citygrid.settings import Settings
 from db.access import Actor, require
 from db.audit import record
-from db.queries.density import DEFAULT_TZ, PATROL_CATEGORY_NAMES, as_datetime
+from db.queries.density import (
+    DEFAULT_TZ,
+    PATROL_CATEGORY_NAMES,
+    as_datetime,
+    patrol_category_name,
+)
 from gis.errors import DataError
 
 #: Share of the allowed handling time left at which an open problem turns yellow, unless
@@ -642,7 +647,8 @@ def monthly_figures(
     """The figures of the monthly report (月通报) of ``month``, for ``actor`` to read.
 
     Returns the keyword arguments of :class:`reports.monthly.MonthlyReport` except the
-    area name and language: ``month``, ``kpis``, ``categories``, ``rank_so``,
+    area name and language: ``month``, ``kpis``, ``categories`` (``name`` in Chinese,
+    ``name_en``, ``n``, ``n_previous``), ``rank_so``,
     ``rank_com``, ``hot_cells`` (significant Gi* cells of the month), ``outlines``
     (street offices, in the working CRS) and ``top`` (ten hottest cells with who
     answers for them, masked unless ``actor`` may read personal data).
@@ -662,10 +668,9 @@ def monthly_figures(
         cats_prev[["n"]].rename(columns={"n": "n_previous"}), how="outer"
     )
     categories = categories.fillna(0).astype("int64").reset_index()
-    categories["name"] = [
-        PATROL_CATEGORY_NAMES.get(int(c), "其他" if c == 0 else str(c))
-        for c in categories["patrol_category"]
-    ]
+    codes = categories["patrol_category"].astype(int)
+    categories["name"] = [patrol_category_name(c, "zh") for c in codes]
+    categories["name_en"] = [patrol_category_name(c, "en") for c in codes]
     due = int(rank_so["due"].sum())
     closed = int(rank_so["closed"].sum())
     on_time = int(rank_so["closed_on_time"].sum())
@@ -707,7 +712,7 @@ def monthly_figures(
     return {
         "month": first,
         "kpis": kpis,
-        "categories": categories[["patrol_category", "name", "n", "n_previous"]],
+        "categories": categories[["patrol_category", "name", "name_en", "n", "n_previous"]],
         "rank_so": rank_so,
         "rank_com": rank_com,
         "hot_cells": significant,

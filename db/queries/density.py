@@ -32,14 +32,31 @@ GROUPS: tuple[GroupBy, ...] = ("patrol_category", "major_code", "category", "sou
 #: Problems are dated in this zone when a naive date or datetime is given.
 DEFAULT_TZ = "Asia/Shanghai"
 
-#: The street-chief patrol's five categories (domain brief); others show their number.
-PATROL_CATEGORY_NAMES = {
-    1: "环境卫生",
-    2: "宣传广告",
-    3: "街面秩序",
-    4: "交通秩序",
-    5: "城市设施",
+#: Patrol categories in Chinese and English: the street-chief patrol's five (domain
+#: brief), the local pest-control category 6, and 0 for codes outside them. The one
+#: table of these names: the dashboard's labels and the reports read it.
+PATROL_CATEGORY_LABELS: dict[int, tuple[str, str]] = {
+    0: ("其他", "Other"),
+    1: ("环境卫生", "Sanitation"),
+    2: ("宣传广告", "Advertising"),
+    3: ("街面秩序", "Street order"),
+    4: ("交通秩序", "Traffic order"),
+    5: ("城市设施", "City facilities"),
+    6: ("病媒生物", "Pest control"),
 }
+#: Chinese names of the patrol categories; others show their number.
+PATROL_CATEGORY_NAMES = {c: zh for c, (zh, _en) in PATROL_CATEGORY_LABELS.items() if c}
+
+
+def patrol_category_name(category: int, lang: Literal["zh", "en"] = "zh") -> str:
+    """The name of patrol category ``category`` in ``lang`` (its number if unknown).
+
+    >>> patrol_category_name(3), patrol_category_name(3, "en"), patrol_category_name(9, "en")
+    ('街面秩序', 'Street order', '9')
+    """
+    labels = PATROL_CATEGORY_LABELS.get(int(category))
+    return str(category) if labels is None else labels[0 if lang == "zh" else 1]
+
 
 # Column of ``problems`` holding each unit's id.
 _PROBLEM_COLUMN: dict[Unit, str] = {
