@@ -386,3 +386,22 @@ def test_comparison_periods_handle_leap_day() -> None:
     p = comparison_periods(dt.date(2024, 2, 29), dt.date(2024, 3, 1))
     assert p.last_year_start.date() == dt.date(2023, 2, 28)
     assert p.previous_start.date() == dt.date(2024, 2, 28)
+
+
+def test_last_year_counts_only_where_the_records_reach_back(conn: Connection) -> None:
+    """A deployment younger than a year has no "same period last year" (0 would mislead)."""
+    from db.queries.density import history_covers
+
+    insert_admin_and_cells(conn)
+    assert not history_covers(conn, START)  # nothing loaded at all
+    first = dt.datetime(2023, 3, 1, 23, 0, tzinfo=TZ)  # late on the first day of last year's
+    insert_problems(conn, [Problem(1, None, 11, 10, "06010", "patrol", "closed", first)])
+    out = density(conn, unit="cell", start=START, end=END)
+    assert out.attrs["last_year_covered"] and out.loc[1, "n_last_year"] == 1
+    # a day earlier, last year's period starts the day before the records do
+    earlier = density(conn, unit="cell", start=dt.date(2024, 2, 29), end=dt.date(2024, 3, 31))
+    assert not earlier.attrs["last_year_covered"] and earlier.loc[1, "n_last_year"] == 1
+    # days are the deployment's: 15:59 UTC on 28 February is 23:59 in Beijing, a day early
+    utc = ZoneInfo("UTC")
+    assert history_covers(conn, dt.datetime(2023, 2, 28, 16, 0, tzinfo=utc))
+    assert not history_covers(conn, dt.datetime(2023, 2, 28, 15, 59, tzinfo=utc))

@@ -174,6 +174,21 @@ def comparison_periods(
     )
 
 
+def history_covers(conn: Connection, start: dt.datetime, *, tz: str = DEFAULT_TZ) -> bool:
+    """Whether the loaded problems reach back to the day of ``start`` (in ``tz``).
+
+    A period before the first loaded problem was not recorded, so it cannot be compared
+    with: a deployment younger than a year has no "same period last year", and a count
+    of zero there would read as a fall to nothing or a rise without bound. The first day
+    counts as covered, however late in it the first problem was reported.
+    """
+    first = conn.execute(sa.text("SELECT min(reported_at) FROM problems")).scalar()
+    if first is None:
+        return False
+    zone = ZoneInfo(tz)
+    return bool(first.astimezone(zone).date() <= as_datetime(start, tz=tz).astimezone(zone).date())
+
+
 def _check_unit(unit: str) -> None:
     if unit not in UNITS:
         msg = f"unknown unit {unit!r}; use one of: {', '.join(UNITS)}"
@@ -285,7 +300,10 @@ def density(
         ``population``, ``per_km2``, ``per_km`` and ``per_1000`` (per 1,000 residents).
         Without ``by``, every unit appears, with zeros where nothing was reported.
         ``attrs["unplaced"]`` holds the counts of problems with no such unit (e.g.
-        outside every grid cell), ``attrs["periods"]`` the three periods.
+        outside every grid cell), ``attrs["periods"]`` the three periods and
+        ``attrs["last_year_covered"]`` whether the loaded problems reach back to the
+        start of last year's period (:func:`history_covers`; if not, ``n_last_year``
+        counts a time before any record and is no comparison).
     """
     sql, params, periods = density_query(
         conn,
@@ -301,7 +319,9 @@ def density(
         tz=tz,
     )
     frame = fetch_frame(conn, sql, params)
-    return _finish(frame, by=by, periods=periods, conn=conn)
+    out = _finish(frame, by=by, periods=periods, conn=conn)
+    out.attrs["last_year_covered"] = history_covers(conn, periods.last_year_start, tz=tz)
+    return out
 
 
 def fetch_frame(conn: Connection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
