@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from db.queries import loads as q
-from gis.locate import NONE, PolygonIndex, SegmentIndex
+from gis.locate import NONE, PolygonIndex, SegmentIndex, lowest_per_point
 
 __all__ = ["NONE", "NO_DAY", "Places", "report_days", "representative_points"]
 
@@ -154,7 +154,7 @@ class Places:
             return index.first_hit(points)
         pt, item = index.tree.query(points, predicate="intersects")
         keep = self._in_force(item, np.full(len(pt), self.today, dtype=np.int64))
-        return _lowest(out, pt[keep], index.ids[item[keep]])
+        return lowest_per_point(out, pt[keep], index.ids[item[keep]])
 
     def cell_of_xy(
         self, x: NDArray[np.float64], y: NDArray[np.float64], days: Ints | None = None
@@ -170,7 +170,7 @@ class Places:
         keep = self._in_force(item, day[pt])
         pt, item = pt[keep], item[keep]
         hit = shapely.intersects_xy(index.geoms[item], x[pt], y[pt])
-        return _lowest(out, pt[hit], index.ids[item[hit]])
+        return lowest_per_point(out, pt[hit], index.ids[item[hit]])
 
     def office_of(self, area_ids: Ints) -> Ints:
         """Street office of each area id (itself for a street office; NONE if unknown)."""
@@ -253,17 +253,6 @@ class Places:
 def _geoms(frame: pd.DataFrame) -> Geoms:
     wkb = np.asarray(list(frame["wkb"]), dtype=object)
     return np.asarray(shapely.from_wkb(wkb), dtype=object)
-
-
-def _lowest(out: Ints, pt: NDArray[np.intp], ids: Ints) -> Ints:
-    """``out`` with, for each point in ``pt``, the lowest of its ``ids``."""
-    if pt.size == 0:
-        return out
-    order = np.lexsort((ids, pt))
-    pt, ids = pt[order], ids[order]
-    first = np.r_[True, pt[1:] != pt[:-1]]
-    out[pt[first]] = ids[first]
-    return out
 
 
 def _lookup(keys: Ints, table: dict[int, int]) -> Ints:

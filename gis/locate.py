@@ -146,7 +146,7 @@ class PolygonIndex:
         if len(self.ids) == 0 or len(points) == 0:
             return out
         pt, hit = self.tree.query(points, predicate="intersects")
-        return _lowest(out, pt, self.ids[hit])
+        return lowest_per_point(out, pt, self.ids[hit])
 
     def first_hit_xy(self, x: Floats, y: Floats) -> Ints:
         """:meth:`first_hit` for coordinates, without building point objects."""
@@ -157,10 +157,10 @@ class PolygonIndex:
             return out
         pt, item = self.buckets.candidates(x, y)
         hit = shapely.intersects_xy(self.geoms[item], x[pt], y[pt])
-        return _lowest(out, pt[hit], self.ids[item[hit]])
+        return lowest_per_point(out, pt[hit], self.ids[item[hit]])
 
 
-def _lowest(out: Ints, pt: NDArray[np.intp], ids: Ints) -> Ints:
+def lowest_per_point(out: Ints, pt: NDArray[np.intp], ids: Ints) -> Ints:
     """``out`` with, for each point in ``pt``, the lowest of its ``ids``."""
     if pt.size == 0:
         return out
