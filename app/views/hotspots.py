@@ -39,15 +39,36 @@ def _display(frame: gpd.GeoDataFrame, *, simplify_m: float) -> gpd.GeoDataFrame:
     )
 
 
+def _change_pct(n: int, before: int | None) -> str:
+    """``+12.5%``, or "—" with nothing to compare with (no record, or none counted).
+
+    >>> _change_pct(9, 8), _change_pct(9, 0), _change_pct(9, None)
+    ('+12.5%', '—', '—')
+    """
+    return "—" if not before else f"{(n - before) / before * 100:+.1f}%"
+
+
 def _comparison(frame: pd.DataFrame) -> None:
+    """This period against the previous one (环比) and the same period last year (同比)."""
     n, prev = int(frame["n"].sum()), int(frame["n_previous"].sum())
-    change = "—" if not prev else f"{(n - prev) / prev * 100:+.1f}%"
+    # before the first loaded problem nothing was recorded: say so rather than compare
+    ly = int(frame["n_last_year"].sum()) if frame.attrs.get("last_year_covered") else None
+    change, change_ly = _change_pct(n, prev), _change_pct(n, ly)
     c1, c2, c3 = st.columns(3)
     c1.metric(t("hot.this_period"), f"{n:,}", delta=None if not prev else f"{n - prev:+,}",
               delta_color="inverse")  # fmt: skip
     c2.metric(t("hot.last_period"), f"{prev:,}")
     c3.metric(t("col.change_pct"), change)
-    st.caption(t("hot.compare", n=f"{n:,}", prev=f"{prev:,}", change=change))
+    l1, l2, _ = st.columns(3)
+    l1.metric(t("hot.last_year"), "—" if ly is None else f"{ly:,}")
+    l2.metric(t("col.change_ly_pct"), change_ly,
+              delta=None if not ly else f"{n - ly:+,}", delta_color="inverse")  # fmt: skip
+    last_year = (
+        t("hot.compare.no_last_year")
+        if ly is None
+        else t("hot.compare.last_year", ly=f"{ly:,}", change=change_ly)
+    )
+    st.caption(t("hot.compare", n=f"{n:,}", prev=f"{prev:,}", change=change, last_year=last_year))
 
 
 def in_community(frame: gpd.GeoDataFrame, key: tuple[Any, ...]) -> gpd.GeoDataFrame:
