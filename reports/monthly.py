@@ -41,13 +41,19 @@ _TEXT: dict[str, tuple[str, str]] = {
     "summary": ("一、总体情况", "1. Overview"),
     "summary_text": (
         (
-            "本月共上报问题 {n} 件（上月 {prev} 件，{change}）。应结案 {due} 件，结案 {closed} 件，"
-            "结案率 {closure}；按期结案 {on_time} 件，按期结案率 {on_time_rate}。"
+            "本月共上报问题 {n} 件（上月 {prev} 件，{change}；{last_year}）。应结案 {due} 件，"
+            "结案 {closed} 件，结案率 {closure}；按期结案 {on_time} 件，按期结案率 {on_time_rate}。"
         ),
         (
-            "{n} problems were reported this month ({prev} the month before, {change}). "
-            "{due} were due to close; {closed} closed ({closure}), {on_time} on time ({on_time_rate})."
+            "{n} problems were reported this month ({prev} the month before, {change}; "
+            "{last_year}). {due} were due to close; {closed} closed ({closure}), {on_time} on "
+            "time ({on_time_rate})."
         ),
+    ),
+    "last_year": ("去年同月 {ly} 件，{change}", "{ly} in the same month last year, {change}"),
+    "no_last_year": (
+        "去年同月尚无数据，不作同比",
+        "no data for the same month last year, so no year-on-year comparison",
     ),
     "categories": ("二、问题类别", "2. Problems by category"),
     "rank_so": ("三、街道排名", "3. Street office ranking"),
@@ -73,6 +79,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "col_so": ("街道", "Street office"),
     "col_n": ("上报", "Reported"),
     "col_prev": ("上月", "Last month"),
+    "col_last_year": ("去年同月", "Same month last year"),
+    "col_change_prev": ("环比", "Month on month"),
+    "col_change_ly": ("同比", "Year on year"),
     "col_due": ("应结案", "Due"),
     "col_closed": ("结案", "Closed"),
     "col_on_time": ("按期", "On time"),
@@ -119,9 +128,11 @@ def text(key: str, lang: Lang, **values: object) -> str:
 class MonthlyReport:
     """Everything the monthly report shows.
 
-    ``kpis`` holds ``n``, ``n_previous``, ``due``, ``closed``, ``closed_on_time``,
-    ``closure_rate``, ``on_time_rate``. ``categories`` has ``name`` (Chinese),
-    ``name_en``, ``n``, ``n_previous``; the rankings the columns of ``db.queries.dashboard.rankings``;
+    ``kpis`` holds ``n``, ``n_previous``, ``n_last_year`` (None: no record of the same
+    month last year), ``due``, ``closed``, ``closed_on_time``, ``closure_rate``,
+    ``on_time_rate``. ``categories`` has ``name`` (Chinese), ``name_en``, ``n``,
+    ``n_previous``, ``n_last_year`` (missing without that record); the rankings the
+    columns of ``db.queries.dashboard.rankings``;
     ``hot_cells`` the ``gi_class`` of significant cells and ``outlines`` the street
     offices, both in one projected CRS; ``top`` the ten hottest places (``rank``,
     ``code``, ``name``, ``n``, ``gi_z``, ``head``, ``phone``), already masked as the
@@ -152,13 +163,27 @@ def _pct(value: Any) -> str:
     return "—" if value is None or pd.isna(value) else f"{float(value) * 100:.1f}%"
 
 
-def _change(n: int, prev: int, lang: Lang) -> str:
+def _change(n: int, prev: int | None, lang: Lang, *, kind: str = "环比") -> str:
+    """``环比上升 12.5%`` (or ``同比``, by ``kind``) / ``up 12.5%``; "—" with nothing before.
+
+    >>> _change(9, 8, "zh", kind="同比"), _change(6, 8, "en"), _change(3, 0, "zh")
+    ('同比上升 12.5%', 'down 25.0%', '—')
+    """
     if not prev:
         return "—"
     pct = (n - prev) / prev * 100
     if lang == "zh":
-        return f"环比{'上升' if pct >= 0 else '下降'} {abs(pct):.1f}%"
+        return f"{kind}{'上升' if pct >= 0 else '下降'} {abs(pct):.1f}%"
     return f"{'up' if pct >= 0 else 'down'} {abs(pct):.1f}%"
+
+
+def _change_pct(n: int, prev: int | None) -> str:
+    """The change as a signed percentage, "—" with nothing to compare with.
+
+    >>> _change_pct(9, 8), _change_pct(9, 0), _change_pct(9, None)
+    ('+12.5%', '—', '—')
+    """
+    return "—" if not prev else f"{(n - prev) / prev * 100:+.1f}%"
 
 
 @lru_cache(maxsize=1)
@@ -262,13 +287,27 @@ def _top_rows(frame: pd.DataFrame, lang: Lang) -> list[list[str]]:
     ]
 
 
+def _last_year(report: MonthlyReport) -> str:
+    k = report.kpis
+    ly = k.get("n_last_year")
+    if ly is None:
+        return text("no_last_year", report.lang)
+    change = _change(int(k["n"]), int(ly), report.lang, kind="同比")
+    return text("last_year", report.lang, ly=ly, change=change)
+
+
 def _category_rows(report: MonthlyReport) -> list[list[Any]]:
-    """The categories table: names in the report's language, counts."""
+    """The categories table: names in the report's language, counts (ints or "—")."""
     lang = report.lang
-    header = [text(c, lang) for c in ("col_category", "col_n", "col_prev")]
+    header = [text(c, lang) for c in ("col_category", "col_n", "col_prev", "col_last_year")]
     names = report.categories["name" if lang == "zh" else "name_en"]
     return [header] + [
-        [str(name), int(r.n), int(r.n_previous)]
+        [
+            str(name),
+            int(r.n),
+            int(r.n_previous),
+            "—" if pd.isna(r.n_last_year) else int(r.n_last_year),
+        ]
         for name, r in zip(names, report.categories.itertuples(), strict=True)
     ]
 
@@ -281,6 +320,7 @@ def _summary(report: MonthlyReport) -> str:
         n=k["n"],
         prev=k["n_previous"],
         change=_change(int(k["n"]), int(k["n_previous"]), report.lang),
+        last_year=_last_year(report),
         due=k["due"],
         closed=k["closed"],
         closure=_pct(k["closure_rate"]),
@@ -388,6 +428,7 @@ def monthly_excel(report: MonthlyReport) -> bytes:
         return ws
 
     k = report.kpis
+    ly = k.get("n_last_year")
     sheet(
         "sheet_summary",
         [
@@ -395,6 +436,9 @@ def monthly_excel(report: MonthlyReport) -> bytes:
             [text("title", lang, area=report.area_name, month=report.month_label), ""],
             [text("col_n", lang), int(k["n"])],
             [text("col_prev", lang), int(k["n_previous"])],
+            [text("col_change_prev", lang), _change_pct(int(k["n"]), int(k["n_previous"]))],
+            [text("col_last_year", lang), "—" if ly is None else int(ly)],
+            [text("col_change_ly", lang), _change_pct(int(k["n"]), ly)],
             [text("col_due", lang), int(k["due"])],
             [text("col_closed", lang), int(k["closed"])],
             [text("col_on_time", lang), int(k["closed_on_time"])],

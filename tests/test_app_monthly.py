@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from db.access import Actor
 from db.queries.dashboard import Scope, monthly_figures
 from reports.monthly import MonthlyReport, map_png, monthly_excel, monthly_pdf
-from tests.browser_support import ARTIFACTS, SMALL_NOW, seed_small
+from tests.browser_support import ARTIFACTS, SMALL_NOW, TZ, seed_small
 
 pytestmark = pytest.mark.db
 
@@ -27,6 +27,29 @@ VIEWER = Actor(username="viewer", role="viewer")
 @pytest.fixture
 def figures(conn: Connection) -> dict:  # type: ignore[type-arg]
     seed_small(conn)
+    return monthly_figures(conn, month=SMALL_NOW.date(), now=SMALL_NOW, actor=LEADER)
+
+
+def add_last_year(conn: Connection, ids: dict[str, int]) -> None:
+    """Records from May 2024 on: two problems in June 2024 (sanitation, pest control)
+    and one in May 2024, so that June 2025 has its same month last year."""
+    for case, cat, day in (("y1", "06010", dt.datetime(2024, 5, 20, 9, tzinfo=TZ)),
+                           ("y2", "06010", dt.datetime(2024, 6, 10, 9, tzinfo=TZ)),
+                           ("y3", "12001", dt.datetime(2024, 6, 28, 9, tzinfo=TZ))):  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO problems (case_no, category_code, source, status, reported_at, "
+                "deadline, closed_at, cell_id, community_id, street_office_id, segment_id, geom) "
+                "SELECT :case, :cat, 'patrol', 'closed', :rep, :rep, :rep, cell_id, "
+                "community_id, street_office_id, segment_id, geom FROM problems WHERE id = :p1"
+            ),
+            {"case": case, "cat": cat, "rep": day, "p1": ids["p1"]},
+        )
+
+
+@pytest.fixture
+def figures_ly(conn: Connection) -> dict:  # type: ignore[type-arg]
+    add_last_year(conn, seed_small(conn))
     return monthly_figures(conn, month=SMALL_NOW.date(), now=SMALL_NOW, actor=LEADER)
 
 
@@ -49,6 +72,9 @@ def test_figures_follow_the_month(figures: dict) -> None:  # type: ignore[type-a
     assert (k["n"], k["due"], k["closed"], k["closed_on_time"]) == (5, 3, 2, 1)
     assert k["n_previous"] == 2  # p6, p8
     assert figures["categories"].set_index("patrol_category").loc[1, "n"] == 1  # p1
+    # nothing recorded before May 2025: June 2024 is no comparison, not zero
+    assert k["n_last_year"] is None
+    assert figures["categories"]["n_last_year"].isna().all()
     assert figures["rank_so"]["rank"].tolist() == [1, 2]
     assert len(figures["top"]) == 10 and figures["top"]["rank"].tolist() == list(range(1, 11))
 
@@ -146,6 +172,41 @@ def test_export_checks_masks_and_audits(conn: Connection) -> None:
         )  # fmt: skip
 
 
+def test_same_month_last_year_when_the_records_reach_back(figures_ly: dict) -> None:  # type: ignore[type-arg]
+    k = figures_ly["kpis"]
+    assert (k["n"], k["n_previous"], k["n_last_year"]) == (5, 2, 2)  # June 2024: y2, y3
+    cats = figures_ly["categories"].set_index("patrol_category")
+    assert cats["n_last_year"].to_dict() == {1: 1, 2: 0, 3: 0, 4: 0, 5: 0, 6: 1}
+    assert cats.loc[6, "name"] == "病媒生物" and cats.loc[6, "name_en"] == "Pest control"
+
+
+def test_reports_give_the_same_month_last_year(figures_ly: dict) -> None:  # type: ignore[type-arg]
+    zh = MonthlyReport(**figures_ly, area_name="东城区", lang="zh")
+    text = _pdf_text(monthly_pdf(zh), "monthly-ly-zh.pdf")
+    flat = "".join(text.split())  # the summary wraps where the page ends
+    assert "去年同月2件，同比上升150.0%" in flat  # 5 against 2
+    assert "上月2件，环比上升150.0%" in flat
+    row = next(line for line in text.splitlines() if "病媒生物" in line).split()
+    assert row == ["病媒生物", "0", "1", "1"]  # reported, last month, same month last year
+    wb = load_workbook(io.BytesIO(monthly_excel(zh)))
+    summary = {r[0]: r[1] for r in wb["概况"].iter_rows(values_only=True)}
+    assert (summary["去年同月"], summary["同比"], summary["环比"]) == (2, "+150.0%", "+150.0%")
+    rows = list(wb["类别"].iter_rows(values_only=True))
+    assert rows[0] == ("类别", "上报", "上月", "去年同月")
+    assert ("环境卫生", 1, 1, 1) in rows
+
+    en = MonthlyReport(**figures_ly, area_name="Dongcheng", lang="en")
+    text = _pdf_text(monthly_pdf(en), "monthly-ly-en.pdf")
+    assert "2 in the same month last year, up 150.0%" in " ".join(text.split())
+    assert "Same month last year" in text
+    wb = load_workbook(io.BytesIO(monthly_excel(en)))
+    summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True)}
+    assert (summary["Same month last year"], summary["Year on year"]) == (2, "+150.0%")
+    rows = list(wb["Categories"].iter_rows(values_only=True))
+    assert rows[0] == ("Category", "Reported", "Last month", "Same month last year")
+    assert ("Sanitation", 1, 1, 1) in rows and ("Pest control", 0, 1, 1) in rows
+
+
 def test_english_report_names_categories_in_english(figures: dict) -> None:  # type: ignore[type-arg]
     en = MonthlyReport(**figures, area_name="Dongcheng", lang="en")
     text = _pdf_text(monthly_pdf(en), "monthly-en.pdf")
@@ -156,3 +217,20 @@ def test_english_report_names_categories_in_english(figures: dict) -> None:  # t
         "3. Street office")[0])  # fmt: skip
     wb = load_workbook(io.BytesIO(monthly_excel(en)))
     assert [r[0] for r in wb["Categories"].iter_rows(min_row=2, values_only=True)] == names
+
+
+def test_reports_without_last_year_say_so(figures: dict) -> None:  # type: ignore[type-arg]
+    zh = MonthlyReport(**figures, area_name="东城区", lang="zh")
+    text = _pdf_text(monthly_pdf(zh), "monthly-no-ly-zh.pdf")
+    assert "去年同月尚无数据，不作同比" in "".join(text.split())
+    row = next(line for line in text.splitlines() if "环境卫生" in line).split()
+    assert row == ["环境卫生", "1", "1", "—"]
+    wb = load_workbook(io.BytesIO(monthly_excel(zh)))
+    summary = {r[0]: r[1] for r in wb["概况"].iter_rows(values_only=True)}
+    assert (summary["去年同月"], summary["同比"]) == ("—", "—")
+    assert ("环境卫生", 1, 1, "—") in list(wb["类别"].iter_rows(values_only=True))
+    en = MonthlyReport(**figures, area_name="Dongcheng", lang="en")
+    text = _pdf_text(monthly_pdf(en), "monthly-no-ly-en.pdf")
+    assert "no data for the same month last year, so no year-on-year comparison" in " ".join(
+        text.split()
+    )

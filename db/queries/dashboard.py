@@ -37,6 +37,7 @@ from db.queries.density import (
     DEFAULT_TZ,
     PATROL_CATEGORY_NAMES,
     as_datetime,
+    history_covers,
     patrol_category_name,
 )
 from gis.errors import DataError
@@ -647,8 +648,10 @@ def monthly_figures(
     """The figures of the monthly report (月通报) of ``month``, for ``actor`` to read.
 
     Returns the keyword arguments of :class:`reports.monthly.MonthlyReport` except the
-    area name and language: ``month``, ``kpis``, ``categories`` (``name`` in Chinese,
-    ``name_en``, ``n``, ``n_previous``), ``rank_so``,
+    area name and language: ``month``, ``kpis`` (with ``n_previous`` of the month before
+    and ``n_last_year`` of the same month a year earlier, None when the loaded problems
+    do not reach back to it), ``categories`` (``name`` in Chinese, ``name_en``, ``n``,
+    ``n_previous``, ``n_last_year``: missing likewise), ``rank_so``,
     ``rank_com``, ``hot_cells`` (significant Gi* cells of the month), ``outlines``
     (street offices, in the working CRS) and ``top`` (ten hottest cells with who
     answers for them, masked unless ``actor`` may read personal data).
@@ -659,15 +662,24 @@ def monthly_figures(
     start = as_datetime(first, tz=tz)
     end = as_datetime(_next_month(first), tz=tz)
     previous = as_datetime(_month_start(first - dt.timedelta(days=1)), tz=tz)
+    year_ago = first.replace(year=first.year - 1)
+    last_year = as_datetime(year_ago, tz=tz), as_datetime(_next_month(year_ago), tz=tz)
     now = as_datetime(now, tz=tz)
     so = scope.street_office_ids
     rank_so, rank_com = rankings_by_area(conn, start=start, end=end, now=now, scope=scope)
     cats = category_counts(conn, start=start, end=end, now=now, scope=scope)
     cats_prev = category_counts(conn, start=previous, end=start, now=now, scope=scope)
-    categories = pd.DataFrame({"n": cats["n"]}).join(
-        cats_prev[["n"]].rename(columns={"n": "n_previous"}), how="outer"
+    cats_ly = category_counts(conn, start=last_year[0], end=last_year[1], now=now, scope=scope)
+    categories = (
+        pd.DataFrame({"n": cats["n"]})
+        .join(cats_prev[["n"]].rename(columns={"n": "n_previous"}), how="outer")
+        .join(cats_ly[["n"]].rename(columns={"n": "n_last_year"}), how="outer")
     )
     categories = categories.fillna(0).astype("int64").reset_index()
+    # before the first loaded problem nothing was recorded: no comparison, not zero
+    covered = history_covers(conn, last_year[0], tz=tz)
+    if not covered:
+        categories["n_last_year"] = pd.Series(pd.NA, index=categories.index, dtype="Int64")
     codes = categories["patrol_category"].astype(int)
     categories["name"] = [patrol_category_name(c, "zh") for c in codes]
     categories["name_en"] = [patrol_category_name(c, "en") for c in codes]
@@ -677,6 +689,7 @@ def monthly_figures(
     kpis = {
         "n": int(cats["n"].sum()),
         "n_previous": int(cats_prev["n"].sum()),
+        "n_last_year": int(cats_ly["n"].sum()) if covered else None,
         "due": due,
         "closed": closed,
         "closed_on_time": on_time,
@@ -712,7 +725,9 @@ def monthly_figures(
     return {
         "month": first,
         "kpis": kpis,
-        "categories": categories[["patrol_category", "name", "name_en", "n", "n_previous"]],
+        "categories": categories[
+            ["patrol_category", "name", "name_en", "n", "n_previous", "n_last_year"]
+        ],
         "rank_so": rank_so,
         "rank_com": rank_com,
         "hot_cells": significant,
