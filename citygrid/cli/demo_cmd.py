@@ -34,8 +34,8 @@ def command(size: str | None, seed: int | None, no_serve: bool, rebuild: bool) -
     """Load the demo district (Beijing Dongcheng) and open the dashboard.
 
     \b
-    Without --size: the prebuilt sample in data/sample (Dongcheng, the last year of
-    problems), ready in about a minute. Generated districts are kept in
+    Without --size: the prebuilt sample in data/sample (Dongcheng, the last 14 months
+    of problems), ready in about a minute. Generated districts are kept in
     <home>/demo/<size>-<seed>/ and reused. Problem dates are moved forward so that
     the newest problems are of the last hours. Files already loaded are skipped.
     """

@@ -26,7 +26,7 @@ from citygrid.settings import PROJECT_ROOT
 from etl.demo.build import GENERATOR_VERSION, SIZES, DemoData, Size, build
 from etl.demo.files import FILES, read_manifest, write_demo
 
-#: The prebuilt sample shipped in the repository (Dongcheng, size S, last year).
+#: The prebuilt sample shipped in the repository (Dongcheng, size S, last 14 months).
 SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
 DEFAULT_SEED = 2004
 
