@@ -221,6 +221,36 @@ def test_files_and_manifest(small: DemoData, tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+def test_the_shipped_sample_compares_last_month_with_the_same_month_last_year() -> None:
+    """The prebuilt sample reaches back to the month a year before its last month (同比),
+    and the READMEs name its current counts."""
+    import gzip
+    import re
+
+    from etl.demo import SAMPLE_DIR
+
+    manifest = read_manifest(SAMPLE_DIR)
+    as_of = dt.datetime.fromisoformat(manifest["as_of"])
+    with gzip.open(SAMPLE_DIR / "problems.csv.gz", "rt", encoding="utf-8") as f:
+        reported = pd.read_csv(f, usecols=["reported_at"], dtype=str)["reported_at"]
+    first = pd.to_datetime(reported.str[:19]).min().date()
+    last_month = (as_of.date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    assert first <= last_month.replace(year=last_month.year - 1)
+    # loading moves every date by the same whole days, so this holds on any later day
+    assert manifest["sample"]["problems_months"] >= 14
+    counts = manifest["counts"]
+    assert len(reported) == counts["problems"]
+    root = SAMPLE_DIR.parent.parent
+    table = dict(
+        re.findall(r"^\| `[\w.]+` \| (\w+) \| ([\d,]+) \|", (root / "data" / "README.md")
+                   .read_text(encoding="utf-8"), re.M)
+    )  # fmt: skip
+    assert {k: int(v.replace(",", "")) for k, v in table.items()} == counts
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    assert f"{counts['grid_cells']:,} grid cells" in readme
+    assert f"{counts['problems']:,} problems" in readme
+
+
 def test_shift_moves_dated_columns_by_whole_days(small: DemoData, tmp_path: Path) -> None:
     write_demo(small, tmp_path / "src")
     out = shift_files(tmp_path / "src", tmp_path / "out", days=3)
