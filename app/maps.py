@@ -362,6 +362,7 @@ def _layer(
     line: bool = False,
     weight: float = 3.0,
     fill_opacity: float = 0.65,
+    radius: float = 6.0,
 ) -> None:
     if not len(frame):
         return
@@ -380,7 +381,7 @@ def _layer(
         style_function=lambda _f: style,
         highlight_function=lambda _f: {"weight": weight + 3} if line else {"fillOpacity": 0.9},
         tooltip=tooltip,
-        marker=folium.CircleMarker(radius=6, fill=True, weight=1),
+        marker=folium.CircleMarker(radius=radius, fill=True, weight=1),
     ).add_to(m)
 
 
@@ -583,17 +584,20 @@ def coverage_map(
     )
     add_outlines(m, outlines, style=style)
     present: list[tuple[str, str]] = []
-    for k, (key, frame) in enumerate(shown.items()):
-        colour = GAP_COLOURS[k % len(GAP_COLOURS)]
-        label = f"{labels.get(key, key)} ({len(frame)})"
-        present.append((colour, label))
+    colours = {key: GAP_COLOURS[k % len(GAP_COLOURS)] for k, key in enumerate(shown)}
+    # Points first, areas next, lines last: what is drawn later lies on top, and a
+    # street without a head must not vanish under thousands of station dots.
+    names = {key: f"{labels.get(key, key)} ({len(frame)})" for key, frame in shown.items()}
+    present += [(colours[key], names[key]) for key in shown]  # the legend in the layers' order
+    for key in sorted(shown, key=lambda k: _draw_rank(shown[k])):
+        frame, colour, label = shown[key], colours[key], names[key]
         group = folium.FeatureGroup(name=html.escape(label))
-        line = bool(frame.geom_type.isin(["LineString", "MultiLineString"]).all())
+        line = _draw_rank(frame) == 2
         _layer(group, frame, name=label, colour=colour, properties=["name", "reason"],
                fields=[f for f in ("name", "reason") if f in frame.columns],
                aliases=[translate("col.name", lang), translate("col.reason", lang)][
                    : sum(f in frame.columns for f in ("name", "reason"))],
-               line=line)  # fmt: skip
+               line=line, radius=3.0 if len(frame) > 200 else 5.0)  # fmt: skip
         group.add_to(m)
     if sites_shown is not None:
         label = f"{translate('map.gap.sites', lang)} ({len(sites_shown)})"
@@ -605,6 +609,14 @@ def coverage_map(
         Legend(translate("map.legend.gaps", lang), present).add_to(m)
         folium.LayerControl(collapsed=True).add_to(m)
     return m
+
+
+def _draw_rank(frame: gpd.GeoDataFrame) -> int:
+    """0 for points, 1 for areas (and mixed layers), 2 for lines."""
+    kinds = frame.geom_type
+    if kinds.isin(["Point", "MultiPoint"]).all():
+        return 0
+    return 2 if kinds.isin(["LineString", "MultiLineString"]).all() else 1
 
 
 def payload_bytes(m: folium.Map) -> int:

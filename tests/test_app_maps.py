@@ -124,3 +124,27 @@ def test_a_thousand_segments_stay_far_below_two_megabytes() -> None:
         geometry=lines, crs=4326,
     )  # fmt: skip
     assert payload_bytes(segment_map(segs, None, style=OFFLINE)) < 600_000
+
+
+def test_gap_lines_lie_over_station_dots_and_the_legend_keeps_its_order() -> None:
+    from shapely.geometry import Point
+
+    dots = gpd.GeoDataFrame(
+        {"name": [f"站{i}" for i in range(300)], "reason": ["损坏"] * 300},
+        geometry=[Point(116.40 + 0.0001 * i, 39.90) for i in range(300)], crs=4326,
+    )  # fmt: skip
+    streets = gpd.GeoDataFrame(
+        {"name": ["某街"], "reason": ["无街长"]},
+        geometry=[LineString([(116.40, 39.90), (116.43, 39.90)])], crs=4326,
+    )  # fmt: skip
+    labels = {"segment_no_head": "无三级街长的路段", "station_fault": "损坏的毒饵站"}
+    html = _html(
+        coverage_map({"segment_no_head": streets, "station_fault": dots}, None,
+                     style=OFFLINE, labels=labels)
+    )  # fmt: skip
+    # drawn later is on top: the stations first, the street after them
+    overlays = html[html.index("overlays") :]
+    assert overlays.index("损坏的毒饵站 (300)") < overlays.index("无三级街长的路段 (1)")
+    legend = html[html.index("L.DomUtil.create") :]
+    assert legend.index("无三级街长的路段 (1)") < legend.index("损坏的毒饵站 (300)")
+    assert '"radius": 3.0' in html  # many dots are drawn small
