@@ -100,6 +100,9 @@ def test_wall_screen_in_kiosk_mode(server: str, page: Any, engine: sa.Engine) ->
     wait_rendered(page, "bigscreen")
     assert page.locator('[data-testid="stSidebar"]').is_hidden()
     assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+    # a wall screen never scrolls: everything, the ticker included, within 1920 x 1080
+    ticker = page.locator(".cg-ticker").bounding_box()
+    assert ticker is not None and ticker["y"] + ticker["height"] <= 1080
     page.wait_for_timeout(1500)  # let the map finish fitting its bounds
     _shot(page, "bigscreen-kiosk")
 

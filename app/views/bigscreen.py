@@ -22,6 +22,8 @@ REFRESH_S = data.settings().refresh_seconds
 #: Longest a refresh waits for the whole-district analyses before leaving their panels
 #: pending until the next refresh (they are still computed, once, for every screen).
 WAIT_S = 120.0
+#: Rows of each ranking: the whole screen, ticker included, fits 1920 x 1080.
+RANK_ROWS = 6
 
 
 def _kpi(value: str, label: str, hint: str = "", tone: str = "") -> str:
@@ -148,8 +150,8 @@ def _figures(d: dict[str, Any], slots: dict[str, Any]) -> None:
     with slots["trend"].container():
         st.html(_trend(d["trend"]))
     with slots["ranks"].container():
-        st.html(_ranking(d["rank_so"], t("big.rank.so"), 8))
-        st.html(_ranking(d["rank_com"], t("big.rank.com"), 8))
+        st.html(_ranking(d["rank_so"], t("big.rank.so"), RANK_ROWS))
+        st.html(_ranking(d["rank_com"], t("big.rank.com"), RANK_ROWS))
     with slots["ticker"].container():
         st.html(_ticker(d["latest"]))
 
