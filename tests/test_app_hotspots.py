@@ -82,7 +82,7 @@ def test_a_chosen_community_shows_its_own_cells_only() -> None:
     assert any("只显示所选社区" in c.value for c in at.caption)
     top = at.dataframe[0].value
     assert len(top) and set(top["名称"]) == {chosen}
-    assert list(top.columns[-4:]) == ["责任主体", "网格员", "电话", "街长"]
+    assert list(top.columns[-4:]) == ["街长", "网格员", "电话", "责任主体"]
 
 
 def test_a_period_before_the_records_has_no_year_on_year_comparison() -> None:

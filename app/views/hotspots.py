@@ -96,8 +96,9 @@ def _top(frame: gpd.GeoDataFrame, unit: str, actor: Actor) -> None:
         columns |= {"street_head_name": "col.head", "street_head_phone": "col.phone",
                     "supervisor_name": "col.supervisor"}  # fmt: skip
     else:
-        columns |= {"responsible_body": "col.body", "grid_worker_name": "col.worker",
-                    "grid_worker_phone": "col.phone", "street_head_name": "col.head"}  # fmt: skip
+        # who answers first (the street heads, the grid worker), the body behind them last
+        columns |= {"street_head_name": "col.head", "grid_worker_name": "col.worker",
+                    "grid_worker_phone": "col.phone", "responsible_body": "col.body"}  # fmt: skip
     ui.table(top.assign(gi_z=top["gi_z"].round(2)), columns)
 
 
