@@ -295,6 +295,10 @@ def base_map(
         control_scale=True,
         zoom_control=zoom_control,
         prefer_canvas=True,
+        # quarter zoom steps: a fitted district fills its panel instead of the next
+        # whole zoom level's half of it
+        zoom_snap=0.25,
+        zoom_delta=0.5,
     )
     if style.assets_url:
         base = style.assets_url.rstrip("/")
