@@ -716,8 +716,8 @@ def test_demo_district_gaps_match_the_first_version(
             first_ev = q.bait_evaluation(conn, profile=profile, as_of=TODAY)
             first = q.coverage_gaps(conn, profile=profile, as_of=TODAY)
     status = fast_ev.premises["status"].value_counts()
-    # a district with something to find in every bait layer
-    assert status["short"] > 100 and status["ok"] > 10 and status["exempt"] > 10
+    # a district with something to find in every bait layer (most premises meet the rule)
+    assert status["short"] > 30 and status["ok"] > status["short"] and status["exempt"] > 10
     assert len(fast_ev.demand) > 2_000
     for name in ("premises", "demand", "stations", "zones"):
         assert_geodataframe_equal(getattr(fast_ev, name), getattr(first_ev, name))

@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from etl.demo.build import DemoData, build
 from etl.demo.dongcheng import read_reference
 from etl.demo.files import FILES, cut_at, read_manifest, shift_files, write_demo
+from gis.bait import evaluate_bait_coverage, exclusion_zones
 from gis.grid import check_tiling
+from gis.profiles import load_bait_profile
 
 AS_OF = dt.datetime(2026, 11, 20, 10, 30)
 
@@ -142,6 +144,33 @@ def test_places_and_stations_have_realistic_gaps(dongcheng: DemoData) -> None:
     assert stale.any()
     catering = set(prem.code[prem.kind == "catering"])
     assert 0.05 < 1 - len(catering & set(st.premises_code)) / len(catering) < 0.5
+
+
+def test_bait_stations_mostly_keep_the_rules(small: DemoData) -> None:
+    """Judged by the default profile, as the coverage page judges them, few stations
+    stand in exclusion zones (some do, on purpose), most premises with a rule meet it,
+    and no place stands on a main road's carriageway. (The first generator put 48% of
+    the stations in the zones, and 24% of the premises met the rule.)"""
+    profile = load_bait_profile()
+    cols = ["source", "code", "kind", "geometry"]
+    places = gpd.GeoDataFrame(
+        pd.concat(
+            [small.markets.assign(source="market")[cols],
+             small.premises.assign(source="premises")[cols]],
+            ignore_index=True,
+        ),
+        crs=small.crs,
+    )  # fmt: skip
+    zones = exclusion_zones(small.premises, small.segments, profile=profile)
+    ev = evaluate_bait_coverage(places, small.stations, profile=profile, zones=zones)
+    misplaced = ev.stations.exclusion_id.notna()
+    assert 0 < misplaced.mean() < 0.1
+    assert set(ev.stations.exclusion_id[misplaced]) == {"school", "main_road"}
+    judged = ev.premises.status[ev.premises.status.isin(["ok", "short"])]
+    assert len(judged) > 100
+    assert 0.55 < (judged == "ok").mean() < 0.9
+    roads = shapely.union_all(np.asarray(zones.geometry[zones.exclusion_id == "main_road"]))
+    assert not shapely.intersects(roads, shapely.centroid(np.asarray(places.geometry))).any()
 
 
 def test_roster_has_three_levels_gaps_and_a_few_conflicts(dongcheng: DemoData) -> None:

@@ -23,22 +23,24 @@ from pyproj import Transformer
 
 from citygrid.settings import PROJECT_ROOT
 from etl.demo import dongcheng, synthetic
+from etl.demo.bait import bait_stations
 from etl.demo.district import derive_divisions
 from etl.demo.names import NamePool
-from etl.demo.places import bait_stations, markets, premises
+from etl.demo.places import Kerbs, markets, premises
 from etl.demo.problems import Anchors, generate_problems
 from etl.demo.roads import code_roads, generate_roads
 from etl.demo.roster import build_roster
 from gis.crs import gcj02_to_wgs84
 from gis.errors import DataError
 from gis.grid import CodeScheme, grid_cells
+from gis.profiles import load_bait_profile
 from gis.segments import locate_lines, segment_roads
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 CATEGORIES_CSV = PROJECT_ROOT / "data" / "categories.csv"
 STREET_CLASSES = ("快速路", "主干路", "次干路", "支路")
 #: Bumped whenever the same seed would give different data: cached districts are rebuilt.
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 Step = Callable[[str], None]
 
 
@@ -290,14 +292,19 @@ def build(
     places_land = shapely.difference(land, park_geom)
     area_km2 = land.area / 1e6
     prefix = dongcheng.DISTRICT_CODE[:6]
-    mkts = markets(segments, places_land, area_km2=area_km2, rng=r_places, names=names,
-                   code_prefix=prefix)  # fmt: skip
+    # the default rule profile says how wide main roads are kept clear (the building
+    # line) and where stations go, as the coverage check will judge them
+    profile = load_bait_profile()
+    kerbs = Kerbs.of(segments, profile)
+    mkts = markets(segments, places_land, kerbs=kerbs, area_km2=area_km2, rng=r_places,
+                   names=names, code_prefix=prefix)  # fmt: skip
     catering = set(base.catering or ()) or _pick_catering(segments, zone, r_places, area_km2)
     prem = premises(
-        segments, places_land, zone_factor, area_km2=area_km2, catering_roads=catering,
-        rng=r_places, names=names, code_prefix=prefix,
+        segments, places_land, zone_factor, kerbs=kerbs, profile=profile, area_km2=area_km2,
+        catering_roads=catering, rng=r_places, names=names, code_prefix=prefix,
     )  # fmt: skip
-    stations = bait_stations(mkts, prem, as_of=now.date(), rng=r_places, code_prefix=prefix)
+    stations = bait_stations(mkts, prem, segments, profile=profile, as_of=now.date(),
+                             rng=r_places, code_prefix=prefix)  # fmt: skip
     for frame in (mkts, prem):
         frame["community_code"] = _locate_points(frame, comms)
         frame["street_office_code"] = frame.community_code.str[:9] + "000"
