@@ -297,6 +297,25 @@ def test_shift_moves_dated_columns_by_whole_days(small: DemoData, tmp_path: Path
     assert (moved == pd.Timedelta(days=3)).all()
 
 
+def test_a_folder_changed_within_the_hour_is_shifted_again(small: DemoData, tmp_path: Path) -> None:
+    """Shifted copies are reused within the hour only for the same files: a sample
+    regenerated after a load in the same hour once loaded the old copies' stations."""
+    from etl.demo.loading import shifted_copies
+
+    src, work = tmp_path / "src", tmp_path / "work"
+    write_demo(small, src)
+    now = AS_OF + dt.timedelta(days=2)
+    first = shifted_copies(src, work, now=now)
+    made = first["bait_stations"].stat().st_mtime_ns
+    assert shifted_copies(src, work, now=now).keys() == first.keys()
+    assert first["bait_stations"].stat().st_mtime_ns == made  # reused
+    stations = pd.read_csv(src / "bait_stations.csv", dtype=str)
+    stations.iloc[:-1].to_csv(src / "bait_stations.csv", index=False)
+    again = shifted_copies(src, work, now=now + dt.timedelta(minutes=20))
+    assert again == first
+    assert len(pd.read_csv(again["bait_stations"], dtype=str)) == len(stations) - 1
+
+
 def test_a_district_moved_to_a_later_morning_has_no_future(small: DemoData) -> None:
     # generated at 10:30; loaded the next day at 08:00 after a one-day shift
     now = AS_OF + dt.timedelta(days=1) - dt.timedelta(hours=2, minutes=30)

@@ -46,6 +46,32 @@ def demo_tag(manifest: dict[str, object]) -> str:
     return f"{DEMO_PREFIX}{manifest['size']}-{manifest['seed']}"
 
 
+def shifted_copies(folder: Path, work_dir: Path, *, now: dt.datetime) -> dict[str, Path]:
+    """The timed files of ``folder`` moved to the day of ``now`` and cut at ``now``.
+
+    Copies are made in ``work_dir`` at most once an hour for the same files: a folder
+    whose timed files changed (a sample regenerated or pulled within the hour) is
+    shifted again. Returns layer -> copy, or nothing when ``folder`` is up to date.
+    """
+    manifest = read_manifest(folder)
+    as_of = dt.datetime.fromisoformat(str(manifest["as_of"]))
+    days = days_behind(str(manifest["as_of"]), now.date())
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if not days and now >= as_of:
+        return {}
+    target = work_dir / f"shifted-{now:%Y%m%d%H}"
+    for old in work_dir.glob("shifted-*"):
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
+    timed = [f for f in FILES if f.timed]
+    sources = "\n".join(sha256_of(find_file(folder, f.file))[0] for f in timed)
+    done = target / ".complete"  # names the sources the copies were made from
+    if not done.is_file() or done.read_text(encoding="utf-8") != sources:
+        shift_files(folder, target, days=days, now=now)
+        done.write_text(sources, encoding="utf-8")
+    return {f.layer: target / f.file for f in timed}
+
+
 def load_demo(
     engine: Engine,
     folder: Path,
@@ -79,20 +105,7 @@ def load_demo(
         raise DataError(msg)
     done = set(zip(loaded.layer, loaded.file_sha256, strict=True))
 
-    as_of = dt.datetime.fromisoformat(str(manifest["as_of"]))
-    days = days_behind(str(manifest["as_of"]), now.date())
-    paths: dict[str, Path] = {}
-    work_dir.mkdir(parents=True, exist_ok=True)
-    if days or now < as_of:
-        # moved to today and cut at the current hour (a new copy at most once an hour)
-        target = work_dir / f"shifted-{now:%Y%m%d%H}"
-        for old in work_dir.glob("shifted-*"):
-            if old != target:
-                shutil.rmtree(old, ignore_errors=True)
-        if not (target / ".complete").is_file():
-            shift_files(folder, target, days=days, now=now)
-            (target / ".complete").touch()
-        paths = {f.layer: target / f.file for f in FILES if f.timed}
+    paths = shifted_copies(folder, work_dir, now=now)
     outcomes: list[Outcome] = []
     files = [f for f in FILES if f.layer in {d["layer"] for d in manifest["files"]}]  # type: ignore[attr-defined,index]
     for i, f in enumerate(files):
