@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -213,12 +212,8 @@ def _audit_filter(actor: Actor) -> AuditFilter:
     )
 
 
-def _json(value: dict[str, object] | None) -> str:
-    return json.dumps(value, ensure_ascii=False) if value else ""
-
-
 def _audit(actor: Actor) -> None:
-    from db.queries.audit import search_audit
+    from db.queries.audit import audit_frame, search_audit
 
     found_filter = _audit_filter(actor)
     size = int(st.session_state.get("admin_audit_size", PAGE_SIZES[0]))
@@ -236,22 +231,7 @@ def _audit(actor: Actor) -> None:
         found = search(page)
     st.session_state[AUDIT_PAGE] = page
     rows = found.rows
-    frame = pd.DataFrame(
-        [
-            {
-                "at": e.at,
-                "actor": e.actor,
-                "action": e.action,
-                "entity_type": e.entity_type or "",
-                "entity_id": e.entity_id or "",
-                "before": _json(e.before),
-                "after": _json(e.after),
-                "detail": _json(e.detail),
-            }
-            for e in rows
-        ],
-        columns=list(AUDIT_COLUMNS),
-    )
+    frame = audit_frame(rows)[list(AUDIT_COLUMNS)]
     first = (page - 1) * size + 1 if rows else 0
     st.caption(
         t(

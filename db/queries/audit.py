@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -200,6 +200,28 @@ def _json_text(value: dict[str, Any] | None) -> str:
     return "" if not value else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def audit_frame(entries: Sequence[AuditEntry]) -> pd.DataFrame:
+    """Audit rows as a table of :data:`EXPORT_COLUMNS`, before/after/detail as JSON text."""
+    return pd.DataFrame(
+        [
+            {
+                "id": e.id,
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "entity_type": e.entity_type or "",
+                "entity_id": e.entity_id or "",
+                "before": _json_text(e.before),
+                "after": _json_text(e.after),
+                "detail": _json_text(e.detail),
+                "change_id": e.change_id,
+            }
+            for e in entries
+        ],
+        columns=list(EXPORT_COLUMNS),
+    ).astype({"change_id": "Int64"})
+
+
 def export_audit(
     conn: Connection,
     actor: Actor,
@@ -233,25 +255,7 @@ def export_audit(
             "narrow the filters (a shorter date range, an actor or an action)"
         )
         raise DataError(msg)
-    entries = _entries(conn, clause, params, EXPORT_MAX_ROWS, 0)
-    frame = pd.DataFrame(
-        [
-            {
-                "id": e.id,
-                "at": e.at,
-                "actor": e.actor,
-                "action": e.action,
-                "entity_type": e.entity_type or "",
-                "entity_id": e.entity_id or "",
-                "before": _json_text(e.before),
-                "after": _json_text(e.after),
-                "detail": _json_text(e.detail),
-                "change_id": e.change_id,
-            }
-            for e in entries
-        ],
-        columns=list(EXPORT_COLUMNS),
-    ).astype({"change_id": "Int64"})
+    frame = audit_frame(_entries(conn, clause, params, EXPORT_MAX_ROWS, 0))
     headers = dict(headers or {})
     made = (now or dt.datetime.now(ZoneInfo(tz))).astimezone(ZoneInfo(tz))
     file_name = f"audit-{made:%Y%m%d-%H%M}.{fmt}"
