@@ -205,14 +205,10 @@ def suggest(
             assignment=a["person_id"].to_dict(),
             expected_versions=versions,
         )
-    if result.change_id is None:
-        click.echo("the suggestion matches the current heads: nothing to save")
-        return
-    errors = int((result.violations["severity"] == "error").sum())
-    click.echo(
-        f"saved as change {result.change_id} ({result.n_slots} segments changed); "
-        f"{errors} rule errors remain (see `citygrid assign check`); "
-        f"undo with `citygrid assign undo {result.change_id}`"
+    _saved(
+        result,
+        unchanged="the suggestion matches the current heads: nothing to save",
+        what=f" ({result.n_slots} segments changed)",
     )
 
 
@@ -326,14 +322,18 @@ def _person(conn: Any, value: str) -> tuple[int, str]:
     raise DataError(msg)
 
 
-def _saved(result: Any) -> None:
+def _saved(
+    result: Any, *, unchanged: str = "nothing to change: it is so already", what: str = ""
+) -> None:
+    """Say what a saved change did (``what``, by default its summary) and how to undo it."""
     if result.change_id is None:
-        click.echo("nothing to change: it is so already")
+        click.echo(unchanged)
         return
     errors = int((result.violations["severity"] == "error").sum())
     click.echo(
-        f"saved as change {result.change_id}: {result.summary}; {errors} rule errors remain "
-        f"(see `citygrid assign check`); undo with `citygrid assign undo {result.change_id}`"
+        f"saved as change {result.change_id}{what or ': ' + result.summary}; {errors} rule "
+        "errors remain (see `citygrid assign check`); undo with "
+        f"`citygrid assign undo {result.change_id}`"
     )
 
 

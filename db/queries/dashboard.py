@@ -178,6 +178,13 @@ def problem_period(conn: Connection) -> tuple[dt.datetime, dt.datetime] | None:
 # --- big screen -----------------------------------------------------------------------
 
 
+def check_yellow_fraction(yellow_fraction: float) -> None:
+    """Refuse a yellow-card share outside (0, 1): the share of handling time left."""
+    if not 0 < yellow_fraction < 1:
+        msg = f"yellow_fraction must be between 0 and 1, got {yellow_fraction}"
+        raise DataError(msg)
+
+
 def big_screen_kpis(
     conn: Connection,
     *,
@@ -197,9 +204,7 @@ def big_screen_kpis(
     and ``now``. Bait-station coverage by the rule profile is for
     :func:`db.queries.coverage.bait_evaluation` to judge.
     """
-    if not 0 < yellow_fraction < 1:
-        msg = f"yellow_fraction must be between 0 and 1, got {yellow_fraction}"
-        raise DataError(msg)
+    check_yellow_fraction(yellow_fraction)
     now = as_datetime(now, tz=tz)
     today = day_start(now, tz=tz)
     since = today - dt.timedelta(days=window_days - 1)

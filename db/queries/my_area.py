@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from db.access import Actor, mask_name, mask_phone
-from db.queries.dashboard import YELLOW_FRACTION, _geoframe, _wkb
+from db.queries.dashboard import YELLOW_FRACTION, _geoframe, _wkb, check_yellow_fraction
 from db.queries.density import DEFAULT_TZ, as_datetime
 from gis.errors import DataError, PermissionDeniedError
 from gis.segments import segment_label
@@ -150,9 +150,7 @@ def my_problems(
     ``address``, ``place`` (the segment's label or the cell's code), ``description``,
     and the point, in EPSG:4326.
     """
-    if not 0 < yellow_fraction < 1:
-        msg = f"yellow_fraction must be between 0 and 1, got {yellow_fraction}"
-        raise DataError(msg)
+    check_yellow_fraction(yellow_fraction)
     if closed_days < 0:
         msg = f"closed_days must be 0 or more, got {closed_days}"
         raise DataError(msg)
